@@ -42,7 +42,9 @@ def get_protocol(name: str, family: TaskFamily) -> EvalProtocol:
         return EvalProtocol(name, family.horizon, family.explore_episodes, 3)
     if name == "metaworld-v3":
         if family.kind != "metaworld":
-            raise ValueError(f"protocol 'metaworld-v3' applies to Metaworld families, not {family.name!r}")
+            raise ValueError(
+                f"protocol 'metaworld-v3' applies to Metaworld families, not {family.name!r}"
+            )
         return EvalProtocol(name, 500, 10, 3)
     raise ValueError(f"unknown protocol {name!r}; choose from {', '.join(PROTOCOLS)}")
 
@@ -90,8 +92,10 @@ class EvalResult:
 
     def records(self) -> list[dict]:
         """Per-task records for the run directory."""
-        return [asdict(t) | {"mean_return": t.mean_return, "success_rate": t.success_rate}
-                for t in self.tasks]
+        return [
+            asdict(t) | {"mean_return": t.mean_return, "success_rate": t.success_rate}
+            for t in self.tasks
+        ]
 
 
 def evaluate(
@@ -113,11 +117,13 @@ def evaluate(
         explore = [rollout(env, policy) for _ in range(protocol.n_explore)]
         adapted = learner.adapt(policy, explore)
         evals = [rollout(env, adapted) for _ in range(protocol.n_eval)]
-        results.append(TaskResult(
-            task=task.index,
-            explore_returns=[e.ret for e in explore],
-            returns=[e.ret for e in evals],
-            successes=[e.success for e in evals],
-        ))
+        results.append(
+            TaskResult(
+                task=task.index,
+                explore_returns=[e.ret for e in explore],
+                returns=[e.ret for e in evals],
+                successes=[e.success for e in evals],
+            )
+        )
     env.close()
     return EvalResult(protocol.name, results, family.has_success)

@@ -46,6 +46,11 @@ def rollout(env: TaskEnv, policy: Policy, max_steps: int | None = None) -> Episo
         if done:
             break
     return Episode(
-        observations[:t], actions[:t], rewards[:t], context_rewards[:t],
-        next_observations[:t], terminals[:t], successes[:t],
+        observations[:t],
+        actions[:t],
+        rewards[:t],
+        context_rewards[:t],
+        next_observations[:t],
+        terminals[:t],
+        successes[:t],
     )

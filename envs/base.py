@@ -56,7 +56,9 @@ class Task:
         return f"{self.family}:{self.split}:{self.index}"
 
 
-def make_task(family: str, split: str, index: int, features: Sequence[float], **params: Any) -> Task:
+def make_task(
+    family: str, split: str, index: int, features: Sequence[float], **params: Any
+) -> Task:
     """Builds a ``Task`` with parameters sorted by name and numpy values made hashable."""
     hashable = []
     for key in sorted(params):
@@ -112,7 +114,9 @@ class TaskEnv(gym.Wrapper):
     def step(self, action):
         action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
         if not self._unit_actions:
-            action = self._action_low + (action + 1.0) * 0.5 * (self._action_high - self._action_low)
+            action = self._action_low + (action + 1.0) * 0.5 * (
+                self._action_high - self._action_low
+            )
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._t += 1
         truncated = bool(truncated) or self._t >= self.horizon
@@ -209,7 +213,9 @@ _ALIASES: dict[str, str] = {}
 _INSTANCES: dict[str, TaskFamily] = {}
 
 
-def register_family(name: str, factory: Callable[[], TaskFamily], aliases: Sequence[str] = ()) -> None:
+def register_family(
+    name: str, factory: Callable[[], TaskFamily], aliases: Sequence[str] = ()
+) -> None:
     """Registers a family under its short name (and aliases such as its full id).
 
     ``factory`` is called lazily, once, on first ``get_family``.

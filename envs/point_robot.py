@@ -69,11 +69,16 @@ class PointRobotFamily(TaskFamily):
     def make_tasks(self, seed: int) -> tuple[list[Task], list[Task]]:
         goals = self._goals(np.random.default_rng(seed), self.n_train + self.n_test)
         tasks = [
-            make_task(self.name, "train" if i < self.n_train else "test",
-                      i if i < self.n_train else i - self.n_train, goal, goal=goal)
+            make_task(
+                self.name,
+                "train" if i < self.n_train else "test",
+                i if i < self.n_train else i - self.n_train,
+                goal,
+                goal=goal,
+            )
             for i, goal in enumerate(goals)
         ]
-        return tasks[: self.n_train], tasks[self.n_train:]
+        return tasks[: self.n_train], tasks[self.n_train :]
 
 
 class SparsePointRobotFamily(PointRobotFamily):
