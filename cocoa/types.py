@@ -88,6 +88,7 @@ class MetaLearner(Protocol):
     """
 
     env_steps: int
+    metric_names: tuple[str, ...]  # the keys train_iteration returns, in progress.csv order
 
     def train_iteration(self) -> dict[str, float]:
         """Collects data on training tasks and updates; returns scalar metrics (losses)."""

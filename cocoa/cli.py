@@ -1,0 +1,288 @@
+"""The ``cocoa`` command line.
+
+Every user error (unknown env, algorithm or similarity, bad numbers, a missing or corrupt run
+directory) is one line on stderr and a non-zero exit; nothing already written is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def cli() -> None:
+    """cocoa: meta-RL benchmark suite (CoCOA, PEARL, MAML-TRPO, RL²-PPO, oracle-SAC)."""
+
+
+# ------------------------------------------------------------------------------------ envs
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per family.")
+@click.option("--show", metavar="NAME", help="Describe one family (short name or full id).")
+def envs(as_json: bool, show: str | None) -> None:
+    """List the task families with their spaces, horizon and task counts."""
+    from cocoa.envs import get_family, list_families
+
+    names = [get_family(show).name] if show else list_families()
+    rows = []
+    for name in names:
+        d = get_family(name).describe()
+        rows.append(
+            {
+                k: d[k]
+                for k in (
+                    "name",
+                    "obs_dim",
+                    "action_dim",
+                    "horizon",
+                    "n_train",
+                    "n_test",
+                    "oracle_dim",
+                    "has_success",
+                )
+            }
+            | {"full_id": d["full_id"], "kind": d["kind"]}
+        )
+    if as_json:
+        click.echo(json.dumps(rows if not show else rows[0], indent=1))
+        return
+    header = (
+        f"{'name':<28}{'kind':<11}{'obs':>5}{'act':>5}{'horizon':>9}{'train':>7}{'test':>6}"
+        f"{'oracle':>8}  success"
+    )
+    click.echo(header)
+    for r in rows:
+        click.echo(
+            f"{r['name']:<28}{r['kind']:<11}{r['obs_dim']:>5}{r['action_dim']:>5}"
+            f"{r['horizon']:>9}{r['n_train']:>7}{r['n_test']:>6}{r['oracle_dim']:>8}  "
+            f"{'yes' if r['has_success'] else 'no'}"
+        )
+
+
+# ------------------------------------------------------------------------------ meta-train
+
+
+def _nonnegative(ctx, param, value):
+    if value is not None and value < 0:
+        raise click.BadParameter(f"must be >= 0, got {value}")
+    return value
+
+
+@cli.command("meta-train")
+@click.option("--env", "env", metavar="NAME", help="Task family (e.g. reach, cheetah-vel).")
+@click.option(
+    "--algo",
+    default="cocoa",
+    show_default=True,
+    help="cocoa, pearl, maml-trpo, rl2-ppo, oracle-sac.",
+)
+@click.option(
+    "--similarity",
+    default=None,
+    metavar="NAME",
+    help="CoCOA similarity (default bhattacharyya); see `cocoa similarities`.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, callback=_nonnegative)
+@click.option(
+    "--steps",
+    type=int,
+    default=None,
+    callback=_nonnegative,
+    help="Env-step budget [default: the preset's; 2.5M on Metaworld].",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["auto", "paper", "quick"]),
+    default="auto",
+    show_default=True,
+    help="auto = paper on CUDA, quick on CPU.",
+)
+@click.option("--protocol", default="thesis", show_default=True, help="thesis or metaworld-v3.")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="results/runs",
+    show_default=True,
+    help="Runs root: the run lands in OUT/ENV/ALGO/NAME.",
+)
+@click.option("--name", default=None, help="Run name [default: seed<seed>-<timestamp>].")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(),
+    default=None,
+    help='JSON/YAML overrides, e.g. {"algo_config": {"kl_lambda": 0.2}}.',
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(),
+    default=None,
+    metavar="RUN_DIR",
+    help="Continue a killed run from its last checkpoint.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def meta_train(
+    env,
+    algo,
+    similarity,
+    seed,
+    steps,
+    preset,
+    protocol,
+    device,
+    out,
+    name,
+    config_file,
+    resume_dir,
+    quiet,
+):
+    """Meta-train ALGO on ENV, meta-testing periodically; writes a run directory."""
+    from cocoa.config import load_overrides, make_run_config
+    from cocoa.runs import default_run_name, run_dir_for
+    from cocoa.trainer import train
+
+    if resume_dir:
+        cfg, run_dir = _load_run(resume_dir)
+        if steps is not None:
+            cfg = replace(cfg, steps=steps)
+        click.echo(f"resuming {run_dir}", err=True)
+        result = train(cfg, run_dir, resume=True, progress=not quiet)
+    else:
+        if not env:
+            raise click.UsageError("--env is required (e.g. --env reach); see `cocoa envs`")
+        cfg = make_run_config(
+            env=env,
+            algo=algo,
+            seed=seed,
+            steps=steps,
+            preset=preset,
+            protocol=protocol,
+            device=device,
+            similarity=similarity,
+            overrides=load_overrides(config_file) if config_file else None,
+        )
+        run_dir = run_dir_for(Path(out), cfg.env, cfg.algo, name or default_run_name(seed))
+        if (run_dir / "config.json").exists():
+            raise ValueError(f"{run_dir} already holds a run; pick another --name or --resume it")
+        click.echo(
+            f"{cfg.algo} on {cfg.env}: preset {cfg.preset}, {cfg.steps:,} env steps, "
+            f"device {cfg.device} -> {run_dir}",
+            err=True,
+        )
+        result = train(cfg, run_dir, progress=not quiet)
+    line = f"final meta-test return {result.mean_return:.2f}"
+    if result.has_success:
+        line += f", success {result.success_rate:.3f}"
+    click.echo(f"{line} ({run_dir})")
+
+
+def _load_run(run_dir):
+    """(config, path) of an existing run directory; ``ValueError`` when it is not one."""
+    from cocoa.algorithms import get_algorithm
+    from cocoa.config import from_dict
+    from cocoa.runs import check_run_dir, read_json
+
+    run_dir = Path(run_dir)
+    check_run_dir(run_dir)
+    data = read_json(run_dir / "config.json")
+    if not isinstance(data, dict) or "algo" not in data or "env" not in data:
+        raise ValueError(f"corrupt {run_dir / 'config.json'}: not a run config")
+    spec = get_algorithm(data["algo"])
+    return from_dict(data, spec.config_cls), run_dir
+
+
+# ------------------------------------------------------------------------------- meta-test
+
+
+@cli.command("meta-test")
+@click.argument("run_dir", type=click.Path())
+@click.option("--protocol", default=None, help="Override the run's protocol.")
+@click.option("--seed", type=int, default=None, help="Evaluation seed [default: the run's].")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def meta_test(run_dir, protocol, seed, as_json):
+    """Evaluate a run's last checkpoint on its held-out test tasks."""
+    from cocoa.evaluator import evaluate, get_protocol
+    from cocoa.trainer import build, load_checkpoint
+
+    cfg, run_dir = _load_run(run_dir)
+    if protocol:
+        cfg = replace(cfg, protocol=protocol)
+    ckpt = load_checkpoint(run_dir)
+    import torch
+
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        cfg = replace(cfg, device="cpu")
+    setup = build(cfg)
+    setup.learner.load_state_dict(ckpt["learner"])
+    proto = get_protocol(cfg.protocol, setup.family)
+    result = evaluate(
+        setup.learner,
+        setup.family,
+        setup.sampler.test_tasks(),
+        proto,
+        seed=cfg.seed if seed is None else seed,
+    )
+    summary = {
+        "run_dir": str(run_dir),
+        "env_steps": setup.learner.env_steps,
+        "protocol": proto.name,
+        **result.metrics(),
+        "tasks": result.records(),
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=1))
+        return
+    click.echo(
+        f"{cfg.algo} on {cfg.env} after {setup.learner.env_steps:,} env steps "
+        f"({proto.name}: {proto.n_explore} exploration + {proto.n_eval} evaluation "
+        f"episodes, horizon {proto.horizon})"
+    )
+    for t in result.tasks:
+        succ = f"  success {t.success_rate:.2f}" if result.has_success else ""
+        click.echo(f"  task {t.task:>3}  return {t.mean_return:10.2f}{succ}")
+    line = f"mean return {result.mean_return:.2f}"
+    if result.has_success:
+        line += f", success rate {result.success_rate:.3f}"
+    click.echo(line)
+
+
+# ---------------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: user errors become one line and a non-zero exit."""
+    from cocoa.trainer import TrainingDiverged
+
+    try:
+        cli.main(args=argv, prog_name="cocoa", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code or EXIT_USAGE)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("interrupted; continue with `cocoa meta-train --resume RUN_DIR`", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except TrainingDiverged as exc:
+        click.echo(f"error: training diverged: {exc}", err=True)
+        sys.exit(EXIT_DIVERGED)
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)

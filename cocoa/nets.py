@@ -1,0 +1,104 @@
+"""Networks shared by every algorithm: MLPs and the tanh-Gaussian policy head.
+
+All modules act on the last dimension, so ``(task, batch, feat)`` inputs need no reshaping.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+def mlp(
+    in_dim: int,
+    out_dim: int,
+    hidden: Sequence[int],
+    activation: type[nn.Module] = nn.ReLU,
+    out_init_scale: float | None = 3e-3,
+) -> nn.Sequential:
+    """``in_dim → hidden[0] → … → out_dim`` with ``activation`` between layers.
+
+    ``out_init_scale`` initialises the last layer uniformly in ±scale (rlkit's ``init_w``),
+    which keeps initial Q-values and policy means near zero; ``None`` keeps torch's default.
+    """
+    layers: list[nn.Module] = []
+    dims = [in_dim, *hidden]
+    for a, b in zip(dims[:-1], dims[1:]):
+        layers += [nn.Linear(a, b), activation()]
+    last = nn.Linear(dims[-1], out_dim)
+    if out_init_scale is not None:
+        nn.init.uniform_(last.weight, -out_init_scale, out_init_scale)
+        nn.init.uniform_(last.bias, -out_init_scale, out_init_scale)
+    layers.append(last)
+    return nn.Sequential(*layers)
+
+
+class PolicySample(NamedTuple):
+    """What ``TanhGaussianPolicy`` returns; shapes ``(..., act_dim)`` and ``(..., 1)``."""
+
+    action: torch.Tensor  # tanh(pre_tanh): sampled (or the mean when deterministic)
+    mean: torch.Tensor  # mean of the Gaussian before tanh
+    log_std: torch.Tensor
+    log_pi: torch.Tensor  # log π(action | input), tanh correction included; (..., 1)
+    pre_tanh: torch.Tensor
+
+
+class TanhGaussianPolicy(nn.Module):
+    """π(a | x) = tanh(N(μ(x), σ(x)²)), the SAC policy (Haarnoja et al., 2018)."""
+
+    def __init__(self, in_dim: int, act_dim: int, hidden: Sequence[int]):
+        super().__init__()
+        self.trunk = mlp(in_dim, 2 * act_dim, hidden)
+        self.act_dim = act_dim
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        deterministic: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> PolicySample:
+        mean, log_std = self.trunk(x).chunk(2, dim=-1)
+        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        std = log_std.exp()
+        if deterministic:
+            pre_tanh = mean
+        else:
+            noise = torch.randn(
+                mean.shape, generator=generator, device=mean.device, dtype=mean.dtype
+            )
+            pre_tanh = mean + std * noise  # reparameterised sample
+        action = torch.tanh(pre_tanh)
+        # log N(pre_tanh; mean, std) − Σ log(1 − tanh²), the latter in its stable softplus form
+        normal_log_prob = (
+            -0.5 * ((pre_tanh - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
+        )
+        log_det = 2.0 * (math.log(2.0) - pre_tanh - F.softplus(-2.0 * pre_tanh))
+        log_pi = (normal_log_prob - log_det).sum(-1, keepdim=True)
+        return PolicySample(action, mean, log_std, log_pi, pre_tanh)
+
+
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """θ_target ← (1 − τ) θ_target + τ θ_source, in place and without gradient."""
+    with torch.no_grad():
+        t_params = list(target.parameters())
+        s_params = list(source.parameters())
+        torch._foreach_mul_(t_params, 1.0 - tau)
+        torch._foreach_add_(t_params, s_params, alpha=tau)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is a ``ValueError``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but torch sees no CUDA device")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}; choose auto, cpu or cuda")
+    return torch.device(name)
