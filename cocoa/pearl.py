@@ -1,0 +1,580 @@
+"""PEARL (Rakelly et al., 2019) and CoCOA (PEARL + a contrastive context loss), top to bottom.
+
+PEARL, with its official code's semantics:
+
+* Context c = (s, a, r[, s']); an MLP encodes each transition as a Gaussian factor and the
+  posterior q(z | c) is their product; the prior is N(0, I).
+* SAC of that era: twin Q(s, a, z), V(s, z), target V (Polyak τ), tanh-Gaussian
+  π(a | s, z̄) on a detached z, fixed entropy temperature 1 with ``reward_scale`` in the
+  Bellman target. The encoder learns from the Q loss and ``kl_lambda`` · KL(q(z|c) ‖ N(0, I)).
+* Each iteration, for ``num_tasks_sample`` random training tasks: clear the task's encoder
+  buffer, collect ``num_steps_prior`` steps with z ~ prior (into both buffers), then
+  ``num_extra_rl_steps_posterior`` steps with z ~ posterior (RL buffer only). Then
+  ``num_train_steps_per_itr`` gradient steps on ``meta_batch`` tasks at a time.
+
+CoCOA (thesis §4) adds, in the same gradient step: N episodes of the meta-batch's encoder
+buffers give two random temporal crops of ``crop_window`` steps each (query and key); queries
+go through the encoder, keys through its EMA copy; each crop is a product of Gaussian
+factors; InfoNCE over the N×N similarity logits plus KL(q ‖ N(0, I)) on the queries joins the
+encoder loss with weight ``contrastive_weight``. ``contrastive_weight = 0`` is exactly PEARL.
+
+Deviation from the official code, on purpose: before each posterior-sampled training episode
+the posterior is inferred from the task's encoder buffer (the code samples the first one from
+the prior); at meta-test, exploration is PEARL's posterior sampling (z ~ prior for the first
+episode, then z ~ q(z | all context so far) for each next one).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from cocoa.envs import Task, TaskFamily
+
+from .algorithms import AlgorithmSpec, register_algorithm
+from .buffers import MultiTaskReplayBuffer
+from .context import ContextEncoder, kl_to_standard_normal
+from .contrastive import ema_update, info_nce, make_similarity
+from .nets import TanhGaussianPolicy, mlp, soft_update
+from .rollout import rollout
+from .types import Episode, Policy, Transition
+
+
+@dataclass(frozen=True)
+class PearlConfig:
+    """Hyperparameters of PEARL and CoCOA (defaults: PEARL's code, cheetah-vel)."""
+
+    # networks
+    latent_dim: int = 5
+    net_size: int = 300  # policy, Q and V: 3 hidden layers of net_size
+    n_layers: int = 3
+    encoder_hidden: tuple[int, ...] = (200, 200, 200)
+    use_next_obs_in_context: bool = False
+    # SAC
+    policy_lr: float = 3e-4
+    qf_lr: float = 3e-4
+    vf_lr: float = 3e-4
+    context_lr: float = 3e-4
+    discount: float = 0.99
+    reward_scale: float = 5.0
+    soft_target_tau: float = 0.005
+    policy_mean_reg_weight: float = 1e-3
+    policy_std_reg_weight: float = 1e-3
+    kl_lambda: float = 0.1
+    # data
+    meta_batch: int = 16
+    batch_size: int = 256
+    embedding_batch_size: int = 100
+    num_initial_steps: int = 2000
+    num_tasks_sample: int = 5
+    num_steps_prior: int = 400
+    num_extra_rl_steps_posterior: int = 600
+    num_train_steps_per_itr: int = 2000
+    replay_buffer_size: int = 1_000_000
+    # CoCOA (contrastive_weight = 0: PEARL)
+    contrastive_weight: float = 1.0
+    similarity: str = "bhattacharyya"
+    crop_window: int = 50
+    contrastive_batch: int = 32  # N episodes per InfoNCE batch (fewer if the buffers hold fewer)
+    key_momentum: float = 0.99
+    query_kl_weight: float = 0.1  # weight of KL(q ‖ N(0, I)) on the queries, inside the term
+
+
+# --------------------------------------------------------------------------- presets
+
+# PEARL's per-family settings (official configs); garage's for Metaworld ML1.
+_PAPER = {
+    "cheetah-vel": dict(
+        meta_batch=16,
+        num_initial_steps=2000,
+        num_steps_prior=400,
+        num_extra_rl_steps_posterior=600,
+        num_train_steps_per_itr=2000,
+        embedding_batch_size=100,
+        num_tasks_sample=5,
+    ),
+    "cheetah-dir": dict(
+        meta_batch=4,
+        num_initial_steps=2000,
+        num_steps_prior=1000,
+        num_extra_rl_steps_posterior=1000,
+        num_train_steps_per_itr=2000,
+        embedding_batch_size=256,
+        num_tasks_sample=2,
+    ),
+    "ant-dir": dict(
+        meta_batch=4,
+        num_initial_steps=2000,
+        num_steps_prior=400,
+        num_extra_rl_steps_posterior=600,
+        num_train_steps_per_itr=4000,
+        embedding_batch_size=256,
+        num_tasks_sample=2,
+    ),
+    "ant-goal": dict(
+        meta_batch=10,
+        num_initial_steps=2000,
+        num_steps_prior=400,
+        num_extra_rl_steps_posterior=600,
+        num_train_steps_per_itr=4000,
+        embedding_batch_size=256,
+    ),
+    "humanoid-dir": dict(
+        meta_batch=16,
+        num_initial_steps=2000,
+        num_steps_prior=400,
+        num_extra_rl_steps_posterior=600,
+        num_train_steps_per_itr=4000,
+        embedding_batch_size=256,
+    ),
+    "walker-rand-params": dict(
+        meta_batch=10,
+        num_initial_steps=2000,
+        num_steps_prior=400,
+        num_extra_rl_steps_posterior=600,
+        num_train_steps_per_itr=4000,
+        embedding_batch_size=100,
+    ),
+    "hopper-rand-params": dict(
+        meta_batch=10,
+        num_initial_steps=2000,
+        num_steps_prior=400,
+        num_extra_rl_steps_posterior=600,
+        num_train_steps_per_itr=4000,
+        embedding_batch_size=100,
+    ),
+    "point-robot": dict(
+        meta_batch=16,
+        num_initial_steps=200,
+        num_steps_prior=200,
+        num_extra_rl_steps_posterior=200,
+        num_train_steps_per_itr=1000,
+        embedding_batch_size=64,
+        crop_window=10,
+    ),
+    "sparse-point-robot": dict(
+        meta_batch=16,
+        num_initial_steps=200,
+        num_steps_prior=400,
+        num_extra_rl_steps_posterior=600,
+        num_train_steps_per_itr=1000,
+        embedding_batch_size=64,
+        crop_window=10,
+    ),
+}
+_PAPER_METAWORLD = dict(
+    latent_dim=7,
+    meta_batch=16,
+    num_initial_steps=4000,
+    num_tasks_sample=15,
+    num_steps_prior=750,
+    num_extra_rl_steps_posterior=750,
+    num_train_steps_per_itr=4000,
+    embedding_batch_size=64,
+    reward_scale=10.0,
+)
+# quick: small networks and batches that learn on a 2-core CPU
+_QUICK = dict(
+    net_size=64,
+    n_layers=2,
+    encoder_hidden=(64, 64),
+    batch_size=64,
+    meta_batch=8,
+    contrastive_batch=16,
+    replay_buffer_size=100_000,
+)
+_QUICK_FAMILY = {
+    "point": dict(
+        num_initial_steps=100,
+        num_tasks_sample=10,
+        num_steps_prior=40,
+        num_extra_rl_steps_posterior=40,
+        num_train_steps_per_itr=100,
+        embedding_batch_size=32,
+        crop_window=10,
+    ),
+    "metaworld": dict(
+        latent_dim=7,
+        reward_scale=10.0,
+        num_initial_steps=400,
+        num_tasks_sample=5,
+        num_steps_prior=400,
+        num_extra_rl_steps_posterior=400,
+        num_train_steps_per_itr=500,
+        embedding_batch_size=64,
+    ),
+    "locomotion": dict(
+        num_initial_steps=400,
+        num_tasks_sample=4,
+        num_steps_prior=400,
+        num_extra_rl_steps_posterior=400,
+        num_train_steps_per_itr=500,
+        embedding_batch_size=64,
+    ),
+}
+
+
+def preset(family: TaskFamily, name: str, contrastive: bool = True) -> PearlConfig:
+    """PEARL/CoCOA settings for ``family``: ``paper`` (published sizes) or ``quick`` (CPU)."""
+    if family.kind == "metaworld":
+        paper = _PAPER_METAWORLD
+    else:
+        paper = _PAPER.get(family.name, {})
+    cfg = replace(PearlConfig(), **paper)
+    if name == "quick":
+        cfg = replace(cfg, **_QUICK, **_QUICK_FAMILY.get(family.kind, {}))
+    cfg = replace(cfg, crop_window=min(cfg.crop_window, family.horizon))
+    if not contrastive:
+        cfg = replace(cfg, contrastive_weight=0.0)
+    return cfg
+
+
+# --------------------------------------------------------------------------- policies
+
+
+class PearlPolicy:
+    """π(a | s, z) with a task belief: collects context and resamples z at episode starts.
+
+    ``posterior_sampling`` (meta-test exploration): z ~ prior for the first episode, then
+    z ~ q(z | all context observed so far) at each ``reset``. Otherwise z stays fixed.
+    """
+
+    def __init__(
+        self,
+        agent: Pearl,
+        z: torch.Tensor,
+        deterministic: bool,
+        generator: torch.Generator,
+        posterior_sampling: bool = False,
+    ):
+        self.agent, self.z = agent, z  # z: (latent,)
+        self.deterministic = deterministic
+        self.generator = generator
+        self.posterior_sampling = posterior_sampling
+        self.context: list[np.ndarray] = []
+
+    def reset(self) -> None:
+        if self.posterior_sampling and self.context:
+            self.z = self.agent.sample_z(self.context_tensor(), self.generator)
+
+    @torch.no_grad()
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        obs = torch.as_tensor(observation, dtype=torch.float32, device=self.agent.device)
+        x = torch.cat([obs, self.z], dim=-1)
+        sample = self.agent.policy(x, deterministic=self.deterministic, generator=self.generator)
+        return sample.action.cpu().numpy()
+
+    def observe(self, t: Transition) -> None:
+        if not self.posterior_sampling:  # only meta-test exploration needs its context
+            return
+        parts = [t.observation, t.action, [t.reward]]
+        if self.agent.cfg.use_next_obs_in_context:
+            parts.append(t.next_observation)
+        self.context.append(
+            np.concatenate([np.asarray(p, dtype=np.float32).ravel() for p in parts])
+        )
+
+    def context_tensor(self) -> torch.Tensor:
+        """All observed transitions as one task's context: ``(1, n, context_dim)``."""
+        return torch.as_tensor(np.stack(self.context), device=self.agent.device)[None]
+
+
+# ------------------------------------------------------------------------------ agent
+
+
+class Pearl:
+    """PEARL / CoCOA as a ``MetaLearner`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        cfg: PearlConfig,
+        family: TaskFamily,
+        train_tasks: list[Task],
+        device: torch.device,
+        seed: int,
+    ):
+        self.cfg, self.family, self.train_tasks, self.device = cfg, family, train_tasks, device
+        obs_dim, act_dim = family.obs_dim, family.action_dim
+        self.context_dim = obs_dim + act_dim + 1 + (obs_dim if cfg.use_next_obs_in_context else 0)
+        L, hidden = cfg.latent_dim, [cfg.net_size] * cfg.n_layers
+        self.contrastive = cfg.contrastive_weight > 0
+
+        with torch.random.fork_rng(devices=[]):  # seeded init; the global state is restored
+            torch.manual_seed(seed)
+            self.encoder = ContextEncoder(self.context_dim, L, cfg.encoder_hidden).to(device)
+            self.policy = TanhGaussianPolicy(obs_dim + L, act_dim, hidden).to(device)
+            self.qf1 = mlp(obs_dim + act_dim + L, 1, hidden).to(device)
+            self.qf2 = mlp(obs_dim + act_dim + L, 1, hidden).to(device)
+            self.vf = mlp(obs_dim + L, 1, hidden).to(device)
+            self.similarity = make_similarity(cfg.similarity, L).to(device)
+        self.target_vf = copy.deepcopy(self.vf).requires_grad_(False)
+        self.key_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+
+        fused = dict(foreach=True)
+        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.policy_lr, **fused)
+        self.qf_opt = torch.optim.Adam(
+            [*self.qf1.parameters(), *self.qf2.parameters()], lr=cfg.qf_lr, **fused
+        )
+        self.vf_opt = torch.optim.Adam(self.vf.parameters(), lr=cfg.vf_lr, **fused)
+        context_params = [*self.encoder.parameters(), *self.similarity.parameters()]
+        self.context_opt = torch.optim.Adam(context_params, lr=cfg.context_lr, **fused)
+
+        n = len(train_tasks)
+        cap = cfg.replay_buffer_size
+        self.rl_buffer = MultiTaskReplayBuffer(n, cap, obs_dim, act_dim)
+        self.enc_buffer = MultiTaskReplayBuffer(n, cap, obs_dim, act_dim)
+        self.rng = np.random.default_rng(seed)
+        self.gen = torch.Generator(device=device).manual_seed(seed)
+        self.eval_gen = torch.Generator(device=device).manual_seed(seed + 1_000_003)
+        self.env = family.make_env(train_tasks[0])
+        self.env_steps = 0
+        self.iteration = 0
+        self.metric_names = (
+            "qf_loss",
+            "vf_loss",
+            "policy_loss",
+            "kl",
+            "contrastive_loss",
+            "contrastive_accuracy",
+            "z_mean",
+            "z_var",
+        )
+
+    # ---------------------------------------------------------------- inference
+
+    def sample_z(self, context: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """z ~ q(z | context) for one task: ``(1, n, context_dim)`` → ``(latent,)``."""
+        with torch.no_grad():
+            mu, var = self.encoder(context)  # (1, latent)
+            eps = torch.randn(mu.shape, generator=generator, device=self.device)
+            return (mu + var.sqrt() * eps)[0]
+
+    def prior_z(self, generator: torch.Generator) -> torch.Tensor:
+        """z ~ N(0, I): ``(latent,)``."""
+        return torch.randn(self.cfg.latent_dim, generator=generator, device=self.device)
+
+    # ----------------------------------------------------------------- sampling
+
+    def _collect(self, task_idx: int, n_steps: int, posterior: bool, add_to_enc: bool) -> None:
+        """Whole episodes on one training task until ``n_steps`` steps were collected."""
+        cfg = self.cfg
+        self.env.set_task(self.train_tasks[task_idx])
+        collected = 0
+        while collected < n_steps:
+            if posterior and self.enc_buffer.size(task_idx) > 0:
+                ctx = self.enc_buffer.sample_context(
+                    np.array([task_idx]),
+                    cfg.embedding_batch_size,
+                    self.rng,
+                    cfg.use_next_obs_in_context,
+                )
+                z = self.sample_z(torch.as_tensor(ctx, device=self.device), self.gen)
+            else:
+                z = self.prior_z(self.gen)
+            policy = PearlPolicy(self, z, deterministic=False, generator=self.gen)
+            self.env.reset(seed=int(self.rng.integers(2**31)))
+            episode = rollout(self.env, policy)
+            self.rl_buffer.add_episode(task_idx, episode)
+            if add_to_enc:
+                self.enc_buffer.add_episode(task_idx, episode)
+            collected += len(episode)
+        self.env_steps += collected
+
+    # ------------------------------------------------------------------- update
+
+    def _tensor(self, x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(x, device=self.device)
+
+    def update(self, tasks: np.ndarray) -> dict[str, torch.Tensor]:
+        """One gradient step of PEARL (and CoCOA's contrastive term) on a meta-batch of tasks."""
+        cfg = self.cfg
+        T, B, L = len(tasks), cfg.batch_size, cfg.latent_dim
+        batch = self.rl_buffer.sample(tasks, B, self.rng)
+        obs, actions, rewards, next_obs, terminals = (self._tensor(x) for x in batch)  # (T, B, ·)
+        context = self._tensor(
+            self.enc_buffer.sample_context(
+                tasks, cfg.embedding_batch_size, self.rng, cfg.use_next_obs_in_context
+            )
+        )  # (T, C, ctx)
+
+        # task posterior and z, reparameterised so the Q loss trains the encoder
+        mu, var = self.encoder(context)  # (T, L)
+        z = mu + var.sqrt() * torch.randn(mu.shape, generator=self.gen, device=self.device)
+        kl = kl_to_standard_normal(mu, var).sum()  # summed over tasks, as PEARL does
+        z = z[:, None].expand(T, B, L)  # (T, B, L)
+
+        # critic: Q(s, a, z) against r·scale + γ(1 − d) V̄(s', z)
+        q1 = self.qf1(torch.cat([obs, actions, z], -1))
+        q2 = self.qf2(torch.cat([obs, actions, z], -1))
+        with torch.no_grad():  # the target network is not trained by this loss
+            target_v = self.target_vf(torch.cat([next_obs, z], -1))
+            q_target = cfg.reward_scale * rewards + (1.0 - terminals) * cfg.discount * target_v
+        qf_loss = F.mse_loss(q1, q_target) + F.mse_loss(q2, q_target)
+
+        # CoCOA: InfoNCE between two temporal crops of the same episodes
+        contrastive_loss = torch.zeros((), device=self.device)
+        accuracy = torch.zeros((), device=self.device)
+        if self.contrastive:
+            q_ctx, k_ctx, _ = self.enc_buffer.sample_crops(
+                tasks, cfg.contrastive_batch, cfg.crop_window, self.rng, cfg.use_next_obs_in_context
+            )  # (N, w, ctx) each
+            mu_q, var_q = self.encoder(self._tensor(q_ctx))  # (N, L)
+            with torch.no_grad():  # keys come from the EMA encoder, which takes no gradient
+                mu_k, var_k = self.key_encoder(self._tensor(k_ctx))
+            logits = self.similarity(mu_q, var_q, mu_k, var_k)  # (N, N)
+            query_kl = kl_to_standard_normal(mu_q, var_q).mean()
+            contrastive_loss = info_nce(logits) + cfg.query_kl_weight * query_kl
+            accuracy = (
+                (logits.argmax(1) == torch.arange(len(logits), device=self.device)).float().mean()
+            )
+
+        encoder_loss = qf_loss + cfg.kl_lambda * kl + cfg.contrastive_weight * contrastive_loss
+        self.qf_opt.zero_grad(set_to_none=True)
+        self.context_opt.zero_grad(set_to_none=True)
+        encoder_loss.backward()
+        self.qf_opt.step()
+        self.context_opt.step()
+
+        # value and policy see z̄: the encoder learns only from the critic (and CoCOA's term)
+        z_bar = z.detach()
+        obs_z = torch.cat([obs, z_bar], -1)
+        pi = self.policy(obs_z, generator=self.gen)
+        q_new = torch.min(
+            self.qf1(torch.cat([obs, pi.action, z_bar], -1)),
+            self.qf2(torch.cat([obs, pi.action, z_bar], -1)),
+        )
+        v = self.vf(obs_z)
+        # V target: E[Q − log π] (temperature 1); detached so V's loss does not move π or Q
+        vf_loss = F.mse_loss(v, (q_new - pi.log_pi).detach())
+        policy_loss = (pi.log_pi - q_new).mean()
+        policy_loss = (
+            policy_loss
+            + cfg.policy_mean_reg_weight * pi.mean.square().mean()
+            + cfg.policy_std_reg_weight * pi.log_std.square().mean()
+        )
+        self.vf_opt.zero_grad(set_to_none=True)
+        self.policy_opt.zero_grad(set_to_none=True)
+        (vf_loss + policy_loss).backward()  # Q's grads from this are discarded below
+        self.vf_opt.step()
+        self.policy_opt.step()
+        self.qf_opt.zero_grad(set_to_none=True)
+
+        soft_update(self.target_vf, self.vf, cfg.soft_target_tau)
+        if self.contrastive:
+            ema_update(self.key_encoder, self.encoder, cfg.key_momentum)
+        return {
+            "qf_loss": qf_loss.detach(),
+            "vf_loss": vf_loss.detach(),
+            "policy_loss": policy_loss.detach(),
+            "kl": kl.detach() / T,
+            "contrastive_loss": contrastive_loss.detach(),
+            "contrastive_accuracy": accuracy,
+            "z_mean": mu.detach().abs().mean(),
+            "z_var": var.detach().mean(),
+        }
+
+    # ------------------------------------------------------------ MetaLearner
+
+    def train_iteration(self) -> dict[str, float]:
+        """Collect (prior, then posterior) on random training tasks, then gradient steps."""
+        cfg = self.cfg
+        n = len(self.train_tasks)
+        if self.iteration == 0:
+            for idx in range(n):
+                self._collect(idx, cfg.num_initial_steps, posterior=False, add_to_enc=True)
+        for _ in range(cfg.num_tasks_sample):
+            idx = int(self.rng.integers(n))
+            self.enc_buffer.clear(idx)
+            if cfg.num_steps_prior > 0:
+                self._collect(idx, cfg.num_steps_prior, posterior=False, add_to_enc=True)
+            if cfg.num_extra_rl_steps_posterior > 0:
+                self._collect(
+                    idx, cfg.num_extra_rl_steps_posterior, posterior=True, add_to_enc=False
+                )
+        totals: dict[str, torch.Tensor] = {}
+        for _ in range(cfg.num_train_steps_per_itr):
+            tasks = self.rng.integers(n, size=cfg.meta_batch)
+            for key, value in self.update(tasks).items():
+                totals[key] = totals.get(key, 0.0) + value
+        self.iteration += 1
+        steps = max(cfg.num_train_steps_per_itr, 1)
+        out = {k: float(v) / steps for k, v in totals.items()}  # one device sync per iteration
+        if not self.contrastive:
+            out["contrastive_loss"] = out["contrastive_accuracy"] = float("nan")
+        return out
+
+    def exploration_policy(self, task: Task | None = None) -> Policy:
+        """Posterior sampling from the prior, with mean actions (PEARL's evaluation)."""
+        return PearlPolicy(
+            self,
+            self.prior_z(self.eval_gen),
+            deterministic=True,
+            generator=self.eval_gen,
+            posterior_sampling=True,
+        )
+
+    def adapt(self, policy: Policy, episodes: list[Episode]) -> Policy:
+        """z ~ q(z | the exploration episodes' context), fixed; mean actions."""
+        assert isinstance(policy, PearlPolicy)
+        z = self.sample_z(policy.context_tensor(), self.eval_gen)
+        return PearlPolicy(self, z, deterministic=True, generator=self.eval_gen)
+
+    # ----------------------------------------------------------- checkpointing
+
+    def _modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
+        return {
+            "encoder": self.encoder,
+            "key_encoder": self.key_encoder,
+            "policy": self.policy,
+            "qf1": self.qf1,
+            "qf2": self.qf2,
+            "vf": self.vf,
+            "target_vf": self.target_vf,
+            "similarity": self.similarity,
+            "policy_opt": self.policy_opt,
+            "qf_opt": self.qf_opt,
+            "vf_opt": self.vf_opt,
+            "context_opt": self.context_opt,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **{k: m.state_dict() for k, m in self._modules().items()},
+            "rl_buffer": self.rl_buffer.state_dict(),
+            "enc_buffer": self.enc_buffer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "gen": self.gen.get_state(),
+            "eval_gen": self.eval_gen.get_state(),
+            "env_steps": self.env_steps,
+            "iteration": self.iteration,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, m in self._modules().items():
+            m.load_state_dict(state[k])
+        self.rl_buffer.load_state_dict(state["rl_buffer"])
+        self.enc_buffer.load_state_dict(state["enc_buffer"])
+        self.rng.bit_generator.state = state["rng"]
+        self.gen.set_state(state["gen"])
+        self.eval_gen.set_state(state["eval_gen"])
+        self.env_steps, self.iteration = state["env_steps"], state["iteration"]
+
+
+def _build(
+    cfg: PearlConfig, family: TaskFamily, train_tasks: list[Task], device: torch.device, seed: int
+) -> Pearl:
+    return Pearl(cfg, family, train_tasks, device, seed)
+
+
+register_algorithm(AlgorithmSpec("cocoa", PearlConfig, preset, _build))
+register_algorithm(
+    AlgorithmSpec(
+        "pearl", PearlConfig, lambda family, name: preset(family, name, contrastive=False), _build
+    )
+)
