@@ -179,7 +179,7 @@ def make_run_config(
     get_protocol(protocol, family)  # validates the protocol for this family
     algo_config = spec.preset(family, preset)
     if similarity is not None:
-        if not hasattr(algo_config, "similarity"):
+        if getattr(algo_config, "contrastive_weight", 0) <= 0:  # PEARL has no contrastive term
             raise ValueError(f"--similarity applies to --algo cocoa, not {algo!r}")
         from cocoa.contrastive import check_similarity
 

@@ -113,7 +113,7 @@ def evaluate(
     for i, task in enumerate(tasks):
         env.set_task(task)
         env.reset(seed=seed * 1_000_003 + i)  # seeds the env's own reset noise, nothing global
-        policy = learner.exploration_policy()
+        policy = learner.exploration_policy(task)
         explore = [rollout(env, policy) for _ in range(protocol.n_explore)]
         adapted = learner.adapt(policy, explore)
         evals = [rollout(env, adapted) for _ in range(protocol.n_eval)]

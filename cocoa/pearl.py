@@ -27,6 +27,7 @@ episode, then z ~ q(z | all context so far) for each next one).
 from __future__ import annotations
 
 import copy
+import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -331,7 +332,7 @@ class Pearl:
         self.enc_buffer = MultiTaskReplayBuffer(n, cap, obs_dim, act_dim)
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator(device=device).manual_seed(seed)
-        self.eval_gen = torch.Generator(device=device).manual_seed(seed + 1_000_003)
+        self.seed = seed
         self.env = family.make_env(train_tasks[0])
         self.env_steps = 0
         self.iteration = 0
@@ -481,7 +482,7 @@ class Pearl:
 
     # ------------------------------------------------------------ MetaLearner
 
-    def train_iteration(self) -> dict[str, float]:
+    def train_iteration(self) -> dict[str, float | None]:
         """Collect (prior, then posterior) on random training tasks, then gradient steps."""
         cfg = self.cfg
         n = len(self.train_tasks)
@@ -504,26 +505,29 @@ class Pearl:
                 totals[key] = totals.get(key, 0.0) + value
         self.iteration += 1
         steps = max(cfg.num_train_steps_per_itr, 1)
-        out = {k: float(v) / steps for k, v in totals.items()}  # one device sync per iteration
-        if not self.contrastive:
-            out["contrastive_loss"] = out["contrastive_accuracy"] = float("nan")
+        out: dict[str, float | None] = {k: float(v) / steps for k, v in totals.items()}
+        if not self.contrastive:  # not applicable: an empty cell in progress.csv
+            out["contrastive_loss"] = out["contrastive_accuracy"] = None
         return out
 
     def exploration_policy(self, task: Task | None = None) -> Policy:
-        """Posterior sampling from the prior, with mean actions (PEARL's evaluation)."""
+        """Posterior sampling from the prior, with mean actions (PEARL's evaluation).
+
+        Its z draws come from a generator seeded by (run seed, env steps, task), so a
+        meta-test is a function of the weights alone: reproducible from a checkpoint and
+        independent of how often, or in which order, tasks were evaluated before.
+        """
+        key = (self.seed, self.env_steps, task.split if task else "", task.index if task else -1)
+        gen = torch.Generator(device=self.device).manual_seed(_stable_hash(key))
         return PearlPolicy(
-            self,
-            self.prior_z(self.eval_gen),
-            deterministic=True,
-            generator=self.eval_gen,
-            posterior_sampling=True,
+            self, self.prior_z(gen), deterministic=True, generator=gen, posterior_sampling=True
         )
 
     def adapt(self, policy: Policy, episodes: list[Episode]) -> Policy:
         """z ~ q(z | the exploration episodes' context), fixed; mean actions."""
         assert isinstance(policy, PearlPolicy)
-        z = self.sample_z(policy.context_tensor(), self.eval_gen)
-        return PearlPolicy(self, z, deterministic=True, generator=self.eval_gen)
+        z = self.sample_z(policy.context_tensor(), policy.generator)
+        return PearlPolicy(self, z, deterministic=True, generator=policy.generator)
 
     # ----------------------------------------------------------- checkpointing
 
@@ -550,7 +554,6 @@ class Pearl:
             "enc_buffer": self.enc_buffer.state_dict(),
             "rng": self.rng.bit_generator.state,
             "gen": self.gen.get_state(),
-            "eval_gen": self.eval_gen.get_state(),
             "env_steps": self.env_steps,
             "iteration": self.iteration,
         }
@@ -562,8 +565,12 @@ class Pearl:
         self.enc_buffer.load_state_dict(state["enc_buffer"])
         self.rng.bit_generator.state = state["rng"]
         self.gen.set_state(state["gen"])
-        self.eval_gen.set_state(state["eval_gen"])
         self.env_steps, self.iteration = state["env_steps"], state["iteration"]
+
+
+def _stable_hash(key: tuple) -> int:
+    """A 63-bit seed from a tuple, the same in every process (unlike ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(repr(key).encode(), digest_size=8).digest()) >> 1
 
 
 def _build(

@@ -150,7 +150,7 @@ def train(cfg: RunConfig, run_dir: Path, resume: bool = False, progress: bool = 
             before = learner.env_steps
             metrics = learner.train_iteration()
             state["iteration"] += 1
-            bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+            bad = [k for k, v in metrics.items() if v is not None and not math.isfinite(v)]
             if bad:
                 raise TrainingDiverged(
                     f"{', '.join(bad)} became non-finite at iteration {state['iteration']}; "

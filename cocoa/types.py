@@ -16,6 +16,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from cocoa.envs import Task
+
 
 @dataclass(frozen=True)
 class Episode:
@@ -90,11 +92,17 @@ class MetaLearner(Protocol):
     env_steps: int
     metric_names: tuple[str, ...]  # the keys train_iteration returns, in progress.csv order
 
-    def train_iteration(self) -> dict[str, float]:
-        """Collects data on training tasks and updates; returns scalar metrics (losses)."""
+    def train_iteration(self) -> dict[str, float | None]:
+        """Collects data on training tasks and updates; returns scalar metrics (losses).
 
-    def exploration_policy(self) -> Policy:
-        """A fresh policy to explore a new task (its state starts empty)."""
+        ``None`` marks a metric that does not apply this iteration (an empty cell)."""
+
+    def exploration_policy(self, task: Task | None = None) -> Policy:
+        """A fresh policy to explore ``task`` (its state starts empty).
+
+        The evaluator passes the task: an oracle learner reads its features, a learner with
+        random exploration may seed it from the task so an evaluation is reproducible from a
+        checkpoint; a meta-learner must not use it to adapt."""
 
     def adapt(self, policy: Policy, episodes: list[Episode]) -> Policy:
         """The adapted policy to evaluate, from the exploration ``policy`` and its episodes."""

@@ -1,0 +1,244 @@
+"""The command line as a user meets it: runs, determinism, kill and resume, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+TINY = {
+    "eval_interval": 300,
+    "algo_config": {
+        "net_size": 32,
+        "n_layers": 2,
+        "encoder_hidden": [32],
+        "batch_size": 32,
+        "meta_batch": 4,
+        "num_initial_steps": 20,
+        "num_tasks_sample": 4,
+        "num_steps_prior": 40,
+        "num_extra_rl_steps_posterior": 40,
+        "num_train_steps_per_itr": 20,
+        "embedding_batch_size": 16,
+        "contrastive_batch": 8,
+        "crop_window": 8,
+    },
+}
+
+
+def cocoa(*args, check=False, **kwargs):
+    proc = subprocess.run(
+        [sys.executable, "-m", "cocoa", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kwargs,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stderr)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "tiny.json"
+    path.write_text(json.dumps(TINY))
+    return path
+
+
+def train_args(out, name, cfg, steps=3000, algo="cocoa"):
+    return [
+        "meta-train",
+        "--env",
+        "point-robot",
+        "--algo",
+        algo,
+        "--steps",
+        str(steps),
+        "--config",
+        str(cfg),
+        "--out",
+        str(out),
+        "--name",
+        name,
+        "--quiet",
+        "--device",
+        "cpu",
+    ]
+
+
+def progress(run_dir):
+    return pd.read_csv(Path(run_dir) / "progress.csv").drop(columns=["wall_time_s"])
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory, tiny_config):
+    out = tmp_path_factory.mktemp("runs")
+    proc = cocoa(*train_args(out, "a", tiny_config), check=True)
+    assert "final meta-test return" in proc.stdout
+    return out / "point-robot" / "cocoa" / "a"
+
+
+def test_run_directory_contents(reference_run):
+    run = reference_run
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["algo"] == "cocoa" and cfg["algo_config"]["similarity"] == "bhattacharyya"
+    assert cfg["algo_config"]["net_size"] == 32 and cfg["preset"] == "quick"
+    df = pd.read_csv(run / "progress.csv")
+    for col in [
+        "iteration",
+        "env_steps",
+        "wall_time_s",
+        "meta_test/return",
+        "qf_loss",
+        "vf_loss",
+        "policy_loss",
+        "kl",
+        "contrastive_loss",
+    ]:
+        assert col in df.columns
+    assert df["iteration"].tolist() == list(range(len(df)))
+    assert df["env_steps"].is_monotonic_increasing and df["env_steps"].iloc[-1] >= 3000
+    assert df["meta_test/return"].notna().sum() >= 3  # untrained, periodic and final
+    assert json.loads((run / "status.json").read_text())["status"] == "finished"
+    evals = sorted((run / "evals").glob("*.json"))
+    assert len(evals) == df["meta_test/return"].notna().sum()
+    record = json.loads(evals[-1].read_text())
+    assert len(record["tasks"]) == 20 and len(record["tasks"][0]["returns"]) == 3
+    assert (run / "checkpoints" / "latest.pt").is_file()
+
+
+def test_same_seed_same_progress(tmp_path, reference_run, tiny_config):
+    cocoa(*train_args(tmp_path, "b", tiny_config), check=True)
+    pd.testing.assert_frame_equal(
+        progress(reference_run), progress(tmp_path / "point-robot" / "cocoa" / "b")
+    )
+
+
+def test_sigkill_then_resume_continues_the_same_run(tmp_path, reference_run, tiny_config):
+    run = tmp_path / "point-robot" / "cocoa" / "k"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cocoa", *train_args(tmp_path, "k", tiny_config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    # wait for a checkpoint past the first meta-test, then kill without warning
+    while time.time() < deadline:
+        status = run / "status.json"
+        if status.exists() and json.loads(status.read_text()).get("iteration", 0) >= 2:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert json.loads((run / "status.json").read_text())["status"] == "running"
+    rows_at_kill = len(pd.read_csv(run / "progress.csv"))
+    assert rows_at_kill < len(progress(reference_run))
+    resumed = cocoa("meta-train", "--resume", str(run), "--quiet", check=True)
+    assert "final meta-test return" in resumed.stdout
+    pd.testing.assert_frame_equal(progress(reference_run), progress(run))
+    assert json.loads((run / "status.json").read_text())["status"] == "finished"
+
+
+def test_meta_test_command(reference_run):
+    proc = cocoa("meta-test", str(reference_run), "--json", check=True)
+    data = json.loads(proc.stdout)
+    assert len(data["tasks"]) == 20 and "meta_test/return" in data
+    last = pd.read_csv(reference_run / "progress.csv")["meta_test/return"].dropna().iloc[-1]
+    # same checkpoint, same evaluation seed: the same number as the last logged meta-test
+    assert data["meta_test/return"] == pytest.approx(last, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["meta-train", "--env", "reachh"], "unknown task family 'reachh'"),
+        (["meta-train", "--env", "point-robot", "--algo", "pearll"], "did you mean pearl"),
+        (["meta-train", "--env", "point-robot", "--similarity", "bhatta"], "unknown similarity"),
+        (
+            ["meta-train", "--env", "point-robot", "--algo", "pearl", "--similarity", "bilinear"],
+            "applies to --algo cocoa",
+        ),
+        (["meta-train", "--env", "point-robot", "--steps", "-5"], "must be >= 0"),
+        (["meta-train", "--env", "point-robot", "--steps", "many"], "not a valid integer"),
+        (["meta-train", "--env", "point-robot", "--protocol", "metaworld-v3"], "Metaworld"),
+        (["meta-train"], "--env is required"),
+        (["meta-train", "--resume", "/nonexistent/run"], "no run directory"),
+        (["meta-test", "/nonexistent/run"], "no run directory"),
+        (["envs", "--show", "reachh"], "unknown task family"),
+    ],
+)
+def test_bad_input_is_one_line(args, message, tmp_path):
+    proc = (
+        cocoa(*args, "--out", str(tmp_path))
+        if args[0] == "meta-train" and "--resume" not in args
+        else cocoa(*args)
+    )
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert message in lines[0]
+    assert not any(tmp_path.iterdir())  # nothing was written
+
+
+def test_corrupt_run_directories(tmp_path, reference_run):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text("{not json")
+    proc = cocoa("meta-test", str(bad))
+    assert proc.returncode != 0 and "corrupt" in proc.stderr and "Traceback" not in proc.stderr
+    # a run whose checkpoint is damaged: the error names it and the file stays as it was
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((reference_run / "config.json").read_text())
+    (broken / "checkpoints").mkdir()
+    (broken / "checkpoints" / "latest.pt").write_bytes(b"garbage")
+    for args in (["meta-test", str(broken)], ["meta-train", "--resume", str(broken)]):
+        proc = cocoa(*args)
+        assert proc.returncode != 0 and "corrupt checkpoint" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    assert (broken / "checkpoints" / "latest.pt").read_bytes() == b"garbage"
+
+
+def test_existing_run_is_not_overwritten(reference_run, tiny_config):
+    before = (reference_run / "progress.csv").read_text()
+    proc = cocoa(*train_args(reference_run.parents[2], "a", tiny_config))
+    assert proc.returncode != 0 and "already holds a run" in proc.stderr
+    assert (reference_run / "progress.csv").read_text() == before
+
+
+def test_bad_config_file(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"algo_config": {"kl_lambdaa": 1}}))
+    proc = cocoa(
+        "meta-train", "--env", "point-robot", "--config", str(cfg), "--out", str(tmp_path / "o")
+    )
+    assert proc.returncode != 0 and "unknown config key 'algo_config.kl_lambdaa'" in proc.stderr
+    cfg.write_text(json.dumps({"algo_config": {"meta_batch": "x"}}))
+    proc = cocoa(
+        "meta-train", "--env", "point-robot", "--config", str(cfg), "--out", str(tmp_path / "o")
+    )
+    assert proc.returncode != 0 and "must be an integer" in proc.stderr
+
+
+def test_envs_json_lists_families():
+    data = json.loads(cocoa("envs", "--json", check=True).stdout)
+    names = {d["name"] for d in data}
+    assert {"point-robot", "sparse-point-robot"} <= names
+    for d in data:
+        assert set(d) >= {
+            "name",
+            "obs_dim",
+            "action_dim",
+            "horizon",
+            "n_train",
+            "n_test",
+            "oracle_dim",
+            "has_success",
+        }

@@ -1,0 +1,60 @@
+"""Product of Gaussians and the KL to N(0, I) against closed forms."""
+
+import math
+
+import torch
+
+from cocoa.context import ContextEncoder, kl_to_standard_normal, product_of_gaussians
+
+
+def test_product_of_two_gaussians_by_hand():
+    # N(1, 1) · N(3, 1) ∝ N(2, 1/2); N(0, 4) · N(2, 1) ∝ N(1.6, 0.8) per dimension
+    mu = torch.tensor([[1.0, 0.0], [3.0, 2.0]])  # (factors=2, latent=2)
+    var = torch.tensor([[1.0, 4.0], [1.0, 1.0]])
+    mu_p, var_p = product_of_gaussians(mu, var)
+    torch.testing.assert_close(var_p, torch.tensor([0.5, 0.8]))
+    torch.testing.assert_close(mu_p, torch.tensor([2.0, 1.6]))
+
+
+def test_product_batched_over_tasks_and_single_factor_is_identity():
+    torch.manual_seed(0)
+    mu = torch.randn(4, 1, 3)
+    var = torch.rand(4, 1, 3) + 0.1
+    mu_p, var_p = product_of_gaussians(mu, var)
+    assert mu_p.shape == (4, 3)
+    torch.testing.assert_close(mu_p, mu[:, 0])
+    torch.testing.assert_close(var_p, var[:, 0])
+
+
+def test_product_of_n_equal_factors_divides_variance():
+    mu = torch.full((10, 2), 0.7)
+    var = torch.full((10, 2), 2.0)
+    mu_p, var_p = product_of_gaussians(mu, var)
+    torch.testing.assert_close(var_p, torch.full((2,), 0.2))
+    torch.testing.assert_close(mu_p, torch.full((2,), 0.7))
+
+
+def test_variance_is_clamped():
+    mu = torch.zeros(2, 1)
+    var = torch.zeros(2, 1)
+    _, var_p = product_of_gaussians(mu, var)
+    assert torch.isfinite(var_p).all()
+    torch.testing.assert_close(var_p, torch.tensor([0.5e-7]))
+
+
+def test_kl_closed_form():
+    assert kl_to_standard_normal(torch.zeros(3), torch.ones(3)).item() == 0.0
+    mu, var = torch.tensor([1.0, -2.0]), torch.tensor([0.5, 2.0])
+    expected = 0.5 * ((0.5 + 1 - 1 - math.log(0.5)) + (2.0 + 4 - 1 - math.log(2.0)))
+    assert abs(kl_to_standard_normal(mu, var).item() - expected) < 1e-6
+
+
+def test_encoder_shapes_and_positive_variance():
+    enc = ContextEncoder(context_dim=5, latent_dim=3, hidden=(16, 16))
+    ctx = torch.randn(4, 7, 5)  # (task, n, ctx)
+    mu_f, var_f = enc.factors(ctx)
+    assert mu_f.shape == var_f.shape == (4, 7, 3)
+    assert (var_f > 0).all()
+    mu, var = enc(ctx)
+    assert mu.shape == var.shape == (4, 3)
+    torch.testing.assert_close((mu, var), product_of_gaussians(mu_f, var_f))

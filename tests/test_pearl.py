@@ -1,0 +1,152 @@
+"""PEARL/CoCOA update: gradient routing, EMA key encoder, batched shapes, presets."""
+
+import io
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from cocoa.envs import get_family
+from cocoa.task_samplers import get_sampler
+
+from cocoa.algorithms import get_algorithm
+from cocoa.pearl import Pearl, preset
+
+TINY = dict(
+    net_size=16,
+    n_layers=2,
+    encoder_hidden=(16,),
+    batch_size=8,
+    meta_batch=4,
+    embedding_batch_size=6,
+    num_initial_steps=20,
+    num_tasks_sample=2,
+    num_steps_prior=20,
+    num_extra_rl_steps_posterior=20,
+    num_train_steps_per_itr=3,
+    contrastive_batch=6,
+    crop_window=5,
+)
+
+
+def make_agent(contrastive=True, similarity="bhattacharyya", seed=0):
+    family = get_family("point-robot")
+    cfg = replace(preset(family, "quick", contrastive=contrastive), **TINY, similarity=similarity)
+    tasks = get_sampler("point-robot").train_tasks()[:6]
+    return Pearl(cfg, family, tasks, torch.device("cpu"), seed)
+
+
+@pytest.fixture(scope="module")
+def trained_agent():
+    agent = make_agent()
+    agent.train_iteration()
+    return agent
+
+
+def grads_of(module):
+    return [p.grad for p in module.parameters()]
+
+
+def test_first_iteration_fills_both_buffers_and_counts_steps(trained_agent):
+    agent = trained_agent
+    # initial 20 steps on all 6 tasks, then 2 tasks × (20 prior + 20 posterior)
+    assert agent.env_steps == 6 * 20 + 2 * 40
+    assert all(agent.rl_buffer.size(t) >= 20 for t in range(6))
+    assert sum(agent.rl_buffer.size(t) for t in range(6)) == agent.env_steps
+
+
+def test_encoder_gets_no_gradient_from_policy_and_value_losses(trained_agent, monkeypatch):
+    agent = trained_agent
+    calls = []
+    real_backward = torch.Tensor.backward
+
+    def spy(self, *args, **kwargs):
+        agent.encoder.zero_grad(set_to_none=True)
+        real_backward(self, *args, **kwargs)
+        calls.append([g is not None and g.abs().sum().item() > 0 for g in grads_of(agent.encoder)])
+
+    monkeypatch.setattr(torch.Tensor, "backward", spy)
+    agent.update(np.array([0, 1, 2, 3]))
+    assert len(calls) == 2
+    assert all(calls[0]), "the critic + KL + contrastive loss must train the encoder"
+    assert not any(calls[1]), "the policy and value losses must not reach the encoder"
+
+
+def test_key_encoder_gets_no_gradient_and_follows_ema(trained_agent):
+    agent = trained_agent
+    m = agent.cfg.key_momentum
+    before_k = [p.detach().clone() for p in agent.key_encoder.parameters()]
+    agent.update(np.array([0, 1, 2, 3]))
+    for p in agent.key_encoder.parameters():
+        assert not p.requires_grad and p.grad is None
+    # after the step: θ_k = m θ_k_before + (1 − m) θ_q_after
+    for k_new, k_old, q in zip(
+        agent.key_encoder.parameters(), before_k, agent.encoder.parameters()
+    ):
+        torch.testing.assert_close(k_new, m * k_old + (1 - m) * q.detach())
+
+
+def test_pearl_has_no_contrastive_term_and_does_not_move_key_encoder():
+    agent = make_agent(contrastive=False)
+    agent.train_iteration()
+    before = [p.clone() for p in agent.key_encoder.parameters()]
+    metrics = agent.update(np.array([0, 1, 2, 3]))
+    assert metrics["contrastive_loss"].item() == 0.0
+    for a, b in zip(before, agent.key_encoder.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_contrastive_weight_changes_the_encoder_update():
+    """Same seed and data: CoCOA's encoder step differs from PEARL's only via the InfoNCE term."""
+    a, b = make_agent(contrastive=True), make_agent(contrastive=False)
+    a.train_iteration()
+    b.train_iteration()
+    diff = sum(
+        (p - q).abs().sum().item() for p, q in zip(a.encoder.parameters(), b.encoder.parameters())
+    )
+    assert diff > 0
+
+
+def test_bilinear_similarity_is_trained():
+    agent = make_agent(similarity="bilinear")
+    agent.train_iteration()
+    W = agent.similarity.W.detach().clone()
+    agent.update(np.array([0, 1, 2, 3]))
+    assert not torch.equal(W, agent.similarity.W.detach())
+
+
+def test_explore_adapt_policies_act_in_bounds(trained_agent):
+    agent = trained_agent
+    env = get_family("point-robot").make_env(get_sampler("point-robot").test_tasks()[0])
+    from cocoa.rollout import rollout
+
+    policy = agent.exploration_policy()
+    eps = [rollout(env, policy) for _ in range(2)]
+    assert len(policy.context) == 40 and policy.context[0].shape == (2 + 2 + 1,)
+    adapted = agent.adapt(policy, eps)
+    ep = rollout(env, adapted)
+    assert len(ep) == 20 and np.all(np.abs(ep.actions) <= 1)
+
+
+def test_state_dict_round_trip_reproduces_next_iteration():
+    a = make_agent(seed=3)
+    a.train_iteration()
+    buf = io.BytesIO()
+    torch.save(a.state_dict(), buf)  # as a checkpoint does: no tensor is shared with ``a``
+    m1 = a.train_iteration()
+    b = make_agent(seed=99)
+    buf.seek(0)
+    b.load_state_dict(torch.load(buf, weights_only=False))
+    m2 = b.train_iteration()
+    assert m1 == m2
+    for p, q in zip(a.policy.parameters(), b.policy.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_presets():
+    fam = get_family("point-robot")
+    assert get_algorithm("pearl").preset(fam, "paper").contrastive_weight == 0
+    paper = get_algorithm("cocoa").preset(fam, "paper")
+    assert paper.contrastive_weight > 0 and paper.meta_batch == 16
+    assert paper.num_train_steps_per_itr == 1000 and paper.embedding_batch_size == 64
+    assert paper.crop_window <= fam.horizon
