@@ -71,11 +71,12 @@ class PearlConfig:
     # data
     meta_batch: int = 16
     batch_size: int = 256
-    embedding_batch_size: int = 100
+    embedding_batch_size: int = 64
     num_initial_steps: int = 2000
     num_tasks_sample: int = 5
     num_steps_prior: int = 400
-    num_extra_rl_steps_posterior: int = 600
+    num_steps_posterior: int = 0  # z ~ posterior, into both buffers
+    num_extra_rl_steps_posterior: int = 400
     num_train_steps_per_itr: int = 2000
     replay_buffer_size: int = 1_000_000
     # CoCOA (contrastive_weight = 0: PEARL)
@@ -89,136 +90,56 @@ class PearlConfig:
 
 # --------------------------------------------------------------------------- presets
 
-# PEARL's per-family settings (official configs); garage's for Metaworld ML1.
-_PAPER = {
-    "cheetah-vel": dict(
-        meta_batch=16,
-        num_initial_steps=2000,
-        num_steps_prior=400,
-        num_extra_rl_steps_posterior=600,
-        num_train_steps_per_itr=2000,
-        embedding_batch_size=100,
-        num_tasks_sample=5,
-    ),
-    "cheetah-dir": dict(
-        meta_batch=4,
-        num_initial_steps=2000,
-        num_steps_prior=1000,
-        num_extra_rl_steps_posterior=1000,
-        num_train_steps_per_itr=2000,
-        embedding_batch_size=256,
-        num_tasks_sample=2,
-    ),
-    "ant-dir": dict(
-        meta_batch=4,
-        num_initial_steps=2000,
-        num_steps_prior=400,
-        num_extra_rl_steps_posterior=600,
-        num_train_steps_per_itr=4000,
-        embedding_batch_size=256,
-        num_tasks_sample=2,
-    ),
-    "ant-goal": dict(
-        meta_batch=10,
-        num_initial_steps=2000,
-        num_steps_prior=400,
-        num_extra_rl_steps_posterior=600,
-        num_train_steps_per_itr=4000,
-        embedding_batch_size=256,
-    ),
-    "humanoid-dir": dict(
-        meta_batch=16,
-        num_initial_steps=2000,
-        num_steps_prior=400,
-        num_extra_rl_steps_posterior=600,
-        num_train_steps_per_itr=4000,
-        embedding_batch_size=256,
-    ),
-    "walker-rand-params": dict(
-        meta_batch=10,
-        num_initial_steps=2000,
-        num_steps_prior=400,
-        num_extra_rl_steps_posterior=600,
-        num_train_steps_per_itr=4000,
-        embedding_batch_size=100,
-    ),
-    "hopper-rand-params": dict(
-        meta_batch=10,
-        num_initial_steps=2000,
-        num_steps_prior=400,
-        num_extra_rl_steps_posterior=600,
-        num_train_steps_per_itr=4000,
-        embedding_batch_size=100,
-    ),
-    "point-robot": dict(
-        meta_batch=16,
-        num_initial_steps=200,
-        num_steps_prior=200,
-        num_extra_rl_steps_posterior=200,
-        num_train_steps_per_itr=1000,
-        embedding_batch_size=64,
-        crop_window=10,
-    ),
-    "sparse-point-robot": dict(
-        meta_batch=16,
-        num_initial_steps=200,
-        num_steps_prior=400,
-        num_extra_rl_steps_posterior=600,
-        num_train_steps_per_itr=1000,
-        embedding_batch_size=64,
-        crop_window=10,
-    ),
+# PEARL's per-family settings (the official configs), on top of PearlConfig's defaults;
+# garage's PEARL settings for Metaworld ML1.
+# fmt: off
+_PAPER: dict[str, dict] = {
+    "cheetah-vel": dict(meta_batch=16, num_initial_steps=2000, num_steps_prior=400,
+                        num_extra_rl_steps_posterior=600, num_train_steps_per_itr=2000,
+                        embedding_batch_size=100),
+    "cheetah-dir": dict(meta_batch=4, num_initial_steps=2000, num_steps_prior=1000,
+                        num_extra_rl_steps_posterior=1000, num_train_steps_per_itr=2000,
+                        embedding_batch_size=256),
+    "ant-dir": dict(meta_batch=4, num_initial_steps=2000, num_steps_prior=400,
+                    num_extra_rl_steps_posterior=600, num_train_steps_per_itr=4000,
+                    embedding_batch_size=256),
+    "ant-goal": dict(meta_batch=10, num_initial_steps=2000, num_steps_prior=400,
+                     num_extra_rl_steps_posterior=600, num_train_steps_per_itr=4000,
+                     embedding_batch_size=256, kl_lambda=1.0),
+    "humanoid-dir": dict(meta_batch=16, num_initial_steps=2000, num_steps_prior=400,
+                         num_extra_rl_steps_posterior=600, num_train_steps_per_itr=4000,
+                         embedding_batch_size=256),
+    "walker-rand-params": dict(meta_batch=10, num_initial_steps=2000, num_steps_prior=400,
+                               num_extra_rl_steps_posterior=600, num_train_steps_per_itr=4000,
+                               embedding_batch_size=100, use_next_obs_in_context=True),
+    "hopper-rand-params": dict(meta_batch=10, num_initial_steps=2000, num_steps_prior=400,
+                               num_extra_rl_steps_posterior=600, num_train_steps_per_itr=4000,
+                               embedding_batch_size=100, use_next_obs_in_context=True),
+    "point-robot": dict(num_initial_steps=200, num_steps_prior=200,
+                        num_extra_rl_steps_posterior=200, num_train_steps_per_itr=1000,
+                        reward_scale=100.0, crop_window=10),
+    "sparse-point-robot": dict(num_initial_steps=200, num_tasks_sample=10, num_steps_prior=100,
+                               num_steps_posterior=900, num_extra_rl_steps_posterior=0,
+                               num_train_steps_per_itr=1000, embedding_batch_size=1024,
+                               discount=0.9, reward_scale=100.0, kl_lambda=1.0, crop_window=10),
 }
-_PAPER_METAWORLD = dict(
-    latent_dim=7,
-    meta_batch=16,
-    num_initial_steps=4000,
-    num_tasks_sample=15,
-    num_steps_prior=750,
-    num_extra_rl_steps_posterior=750,
-    num_train_steps_per_itr=4000,
-    embedding_batch_size=64,
-    reward_scale=10.0,
-)
+_PAPER_METAWORLD = dict(latent_dim=7, meta_batch=16, num_initial_steps=4000, num_tasks_sample=15,
+                        num_steps_prior=750, num_extra_rl_steps_posterior=750,
+                        num_train_steps_per_itr=4000, embedding_batch_size=64, reward_scale=10.0)
 # quick: small networks and batches that learn on a 2-core CPU
-_QUICK = dict(
-    net_size=64,
-    n_layers=2,
-    encoder_hidden=(64, 64),
-    batch_size=64,
-    meta_batch=8,
-    contrastive_batch=16,
-    replay_buffer_size=100_000,
-)
-_QUICK_FAMILY = {
-    "point": dict(
-        num_initial_steps=100,
-        num_tasks_sample=10,
-        num_steps_prior=40,
-        num_extra_rl_steps_posterior=40,
-        num_train_steps_per_itr=100,
-        embedding_batch_size=32,
-        crop_window=10,
-    ),
-    "metaworld": dict(
-        latent_dim=7,
-        reward_scale=10.0,
-        num_initial_steps=400,
-        num_tasks_sample=5,
-        num_steps_prior=400,
-        num_extra_rl_steps_posterior=400,
-        num_train_steps_per_itr=500,
-        embedding_batch_size=64,
-    ),
-    "locomotion": dict(
-        num_initial_steps=400,
-        num_tasks_sample=4,
-        num_steps_prior=400,
-        num_extra_rl_steps_posterior=400,
-        num_train_steps_per_itr=500,
-        embedding_batch_size=64,
-    ),
+_QUICK = dict(net_size=64, n_layers=2, encoder_hidden=(64, 64), batch_size=64, meta_batch=8,
+              contrastive_batch=16, replay_buffer_size=100_000)
+_QUICK_FAMILY: dict[str, dict] = {
+    "point": dict(num_initial_steps=100, num_tasks_sample=10, num_steps_prior=40,
+                  num_steps_posterior=0, num_extra_rl_steps_posterior=40,
+                  num_train_steps_per_itr=100, embedding_batch_size=32, crop_window=10),
+    "metaworld": dict(num_initial_steps=400, num_tasks_sample=5, num_steps_prior=400,
+                      num_extra_rl_steps_posterior=400, num_train_steps_per_itr=500),
+    "locomotion": dict(num_initial_steps=400, num_tasks_sample=4, num_steps_prior=400,
+                       num_extra_rl_steps_posterior=400, num_train_steps_per_itr=500,
+                       embedding_batch_size=64),
 }
+# fmt: on
 
 
 def preset(family: TaskFamily, name: str, contrastive: bool = True) -> PearlConfig:
@@ -345,6 +266,7 @@ class Pearl:
             "contrastive_accuracy",
             "z_mean",
             "z_var",
+            "train_return",
         )
 
     # ---------------------------------------------------------------- inference
@@ -362,11 +284,14 @@ class Pearl:
 
     # ----------------------------------------------------------------- sampling
 
-    def _collect(self, task_idx: int, n_steps: int, posterior: bool, add_to_enc: bool) -> None:
-        """Whole episodes on one training task until ``n_steps`` steps were collected."""
+    def _collect(
+        self, task_idx: int, n_steps: int, posterior: bool, add_to_enc: bool
+    ) -> list[float]:
+        """Whole episodes on one training task until ``n_steps`` steps were collected;
+        returns the episodes' returns."""
         cfg = self.cfg
         self.env.set_task(self.train_tasks[task_idx])
-        collected = 0
+        collected, returns = 0, []
         while collected < n_steps:
             if posterior and self.enc_buffer.size(task_idx) > 0:
                 ctx = self.enc_buffer.sample_context(
@@ -385,7 +310,9 @@ class Pearl:
             if add_to_enc:
                 self.enc_buffer.add_episode(task_idx, episode)
             collected += len(episode)
+            returns.append(episode.ret)
         self.env_steps += collected
+        return returns
 
     # ------------------------------------------------------------------- update
 
@@ -489,13 +416,18 @@ class Pearl:
         if self.iteration == 0:
             for idx in range(n):
                 self._collect(idx, cfg.num_initial_steps, posterior=False, add_to_enc=True)
+        posterior_returns: list[float] = []  # training episodes with z ~ posterior
         for _ in range(cfg.num_tasks_sample):
             idx = int(self.rng.integers(n))
             self.enc_buffer.clear(idx)
             if cfg.num_steps_prior > 0:
                 self._collect(idx, cfg.num_steps_prior, posterior=False, add_to_enc=True)
+            if cfg.num_steps_posterior > 0:
+                posterior_returns += self._collect(
+                    idx, cfg.num_steps_posterior, posterior=True, add_to_enc=True
+                )
             if cfg.num_extra_rl_steps_posterior > 0:
-                self._collect(
+                posterior_returns += self._collect(
                     idx, cfg.num_extra_rl_steps_posterior, posterior=True, add_to_enc=False
                 )
         totals: dict[str, torch.Tensor] = {}
@@ -508,6 +440,7 @@ class Pearl:
         out: dict[str, float | None] = {k: float(v) / steps for k, v in totals.items()}
         if not self.contrastive:  # not applicable: an empty cell in progress.csv
             out["contrastive_loss"] = out["contrastive_accuracy"] = None
+        out["train_return"] = float(np.mean(posterior_returns)) if posterior_returns else None
         return out
 
     def exploration_policy(self, task: Task | None = None) -> Policy:
