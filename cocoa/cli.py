@@ -286,3 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+
+
+from cocoa.report_cli import register as _register_report  # noqa: E402
+
+_register_report(cli)

@@ -1,0 +1,404 @@
+"""``cocoa sweep``, ``cocoa table``, ``cocoa ablate`` and ``cocoa plot``.
+
+``register(cli)`` adds them to the ``cocoa`` group. Reading commands (table, ablate without
+``--run``, plot) import only ``cocoa.report``; training code is imported by sweep workers.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+
+DEFAULT_RUNS = "results/runs"
+
+
+def _csv_list(ctx, param, value):
+    from cocoa.sweep import parse_list
+
+    return parse_list(value) or None
+
+
+def _sweep_options(func):
+    """Options shared by ``sweep`` and ``ablate --run``."""
+    options = [
+        click.option("--seeds", default="0,1,2", show_default=True, help="Seeds: 0,1,2 or 0-4."),
+        click.option(
+            "--steps",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Env-step budget of every run [default: the preset's].",
+        ),
+        click.option(
+            "--preset",
+            type=click.Choice(["auto", "paper", "quick"]),
+            default="auto",
+            show_default=True,
+            help="auto = paper on CUDA, quick on CPU.",
+        ),
+        click.option("--protocol", default="thesis", show_default=True),
+        click.option(
+            "--device",
+            type=click.Choice(["auto", "cpu", "cuda"]),
+            default="auto",
+            show_default=True,
+            help="Resolved on this machine (see --gpus-per-run for Ray GPU workers).",
+        ),
+        click.option(
+            "--set",
+            "set_items",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Config override for every run, e.g. --set algo_config.kl_lambda=0.2 "
+            "(repeatable; wins over --config).",
+        ),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(),
+            default=None,
+            help="JSON/YAML overrides for every run.",
+        ),
+        click.option(
+            "--executor",
+            type=click.Choice(["local", "ray"]),
+            default="local",
+            show_default=True,
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=0),
+            default=1,
+            show_default=True,
+            help="Parallel local processes (0: run in this process, for debugging).",
+        ),
+        click.option(
+            "--ray-address",
+            default=None,
+            metavar="auto|HOST:PORT",
+            help="Ray cluster to join [default: RAY_ADDRESS, else a local Ray].",
+        ),
+        click.option(
+            "--cpus-per-run",
+            type=click.FloatRange(min=0),
+            default=1.0,
+            show_default=True,
+            help="Ray only; also each run's torch threads (local workers use 1).",
+        ),
+        click.option(
+            "--gpus-per-run",
+            type=click.FloatRange(min=0),
+            default=0.0,
+            show_default=True,
+            help="Ray only; > 0 runs on device cuda on the workers.",
+        ),
+        click.option("--quiet", is_flag=True, help="No progress display."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _sweep(
+    *,
+    algos,
+    envs,
+    similarities,
+    out,
+    seeds,
+    steps,
+    preset,
+    protocol,
+    device,
+    set_items,
+    config_file,
+    executor,
+    workers,
+    ray_address,
+    cpus_per_run,
+    gpus_per_run,
+    quiet,
+    dry_run=False,
+):
+    """Expands, validates and runs a sweep; returns its ``SweepResult`` (None: dry run)."""
+    from cocoa.config import load_overrides
+    from cocoa.sweep import expand_grid, merge_overrides, parse_seeds, parse_set, plan, run_sweep
+
+    if not envs:
+        raise click.UsageError("--envs is required (e.g. --envs point-robot,sparse-point-robot)")
+    if ray_address and executor != "ray":
+        raise click.UsageError("--ray-address needs --executor ray")
+    overrides = load_overrides(config_file) if config_file else {}
+    overrides = merge_overrides(overrides, parse_set(set_items))
+    worker_device = None
+    if executor == "ray" and gpus_per_run > 0:
+        if device == "cpu":
+            raise click.UsageError("--gpus-per-run > 0 with --device cpu wastes the GPUs")
+        worker_device = "cuda"
+    runs = expand_grid(
+        algos=algos,
+        envs=envs,
+        seeds=parse_seeds(seeds),
+        out=out,
+        steps=steps,
+        preset=preset,
+        protocol=protocol,
+        device=device,
+        similarities=similarities,
+        overrides=overrides or None,
+        worker_device=worker_device,
+    )
+    if dry_run:
+        for run, action in plan(runs):
+            click.echo(f"{action:<8} {run.run_dir}")
+        return None
+    try:
+        return run_sweep(
+            runs,
+            executor=executor,
+            workers=workers,
+            ray_address=ray_address,
+            cpus_per_run=cpus_per_run,
+            gpus_per_run=gpus_per_run,
+            progress=not quiet,
+            echo=functools.partial(click.echo, err=True),
+        )
+    except KeyboardInterrupt:
+        click.echo("interrupted; relaunch the same command to resume the sweep", err=True)
+        raise SystemExit(130) from None
+
+
+def _finish_sweep(result) -> None:
+    click.echo(result.summary(), err=True)
+    if not result.ok:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.option(
+    "--algos",
+    default="cocoa,pearl",
+    show_default=True,
+    callback=_csv_list,
+    help="Comma-separated algorithms.",
+)
+@click.option("--envs", callback=_csv_list, help="Comma-separated task families (required).")
+@click.option(
+    "--similarities",
+    default=None,
+    callback=_csv_list,
+    help="CoCOA similarities to sweep (runs named <similarity>-seed<k>).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=DEFAULT_RUNS,
+    show_default=True,
+    help="Runs root: OUT/ENV/ALGO/seed<k>.",
+)
+@_sweep_options
+@click.option("--dry-run", is_flag=True, help="Print what each run would do, run nothing.")
+def sweep(**kwargs):
+    """Run a grid of algorithms x envs x seeds (x similarities), skipping finished runs and
+    resuming killed ones. Exits 1 when a run failed or diverged."""
+    result = _sweep(**kwargs)
+    if result is not None:
+        _finish_sweep(result)
+
+
+def _table_options(func):
+    options = [
+        click.option(
+            "--runs",
+            "runs_dir",
+            type=click.Path(file_okay=False),
+            default=DEFAULT_RUNS,
+            show_default=True,
+            help="Runs root to read.",
+        ),
+        click.option("--envs", callback=_csv_list, help="Rows (comma-separated) [default: all]."),
+        click.option(
+            "--metric",
+            type=click.Choice(["return", "success"]),
+            default="return",
+            show_default=True,
+        ),
+        click.option(
+            "--at-steps",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Env-step budget: each run's last meta-test at <= this many steps "
+            "[default: per env, the largest budget every run of the env reached].",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["markdown", "latex", "csv"]),
+            default="markdown",
+            show_default=True,
+        ),
+        click.option("--output", type=click.Path(dir_okay=False), default=None),
+        click.option(
+            "--reference",
+            is_flag=True,
+            help="Add the thesis's published numbers beside ours.",
+        ),
+        click.option(
+            "--reference-file",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Published table to compare with [default: results/reference/...].",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _emit_table(table, fmt: str, output: str | None) -> None:
+    from cocoa.report import render
+
+    text = render(table, fmt)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+    if fmt != "markdown":
+        for note in table.notes:
+            click.echo(f"note: {note}", err=True)
+
+
+def _reference(by: str, reference: bool, reference_file: str | None):
+    from cocoa.report import REFERENCE_FILES, read_reference
+
+    if not reference and not reference_file:
+        return None
+    return read_reference(reference_file or REFERENCE_FILES[by])
+
+
+@click.command()
+@click.option("--algos", callback=_csv_list, help="Columns (comma-separated) [default: all found].")
+@_table_options
+def table(runs_dir, envs, algos, metric, at_steps, fmt, output, reference, reference_file):
+    """Comparison table like thesis Table 5.1: envs x algorithms, mean [95% CI] over seeds
+    at an env-step budget, best per row marked, IQM of normalised scores."""
+    from cocoa.report import build_table, load_runs
+
+    runs = load_runs(runs_dir, envs=envs, algos=algos)
+    result = build_table(
+        runs,
+        metric=metric,
+        budget=at_steps,
+        by="algo",
+        envs=envs,
+        columns=algos,
+        reference=_reference("algo", reference, reference_file),
+    )
+    _emit_table(result, fmt, output)
+
+
+@click.command()
+@click.option(
+    "--similarities",
+    default="bhattacharyya,bilinear",
+    show_default=True,
+    callback=_csv_list,
+    help="Similarities to compare (columns).",
+)
+@_table_options
+@click.option(
+    "--run",
+    "do_run",
+    is_flag=True,
+    help="First run the missing CoCOA runs (sweep into --runs; needs --envs).",
+)
+@_sweep_options
+def ablate(
+    runs_dir,
+    envs,
+    similarities,
+    metric,
+    at_steps,
+    fmt,
+    output,
+    reference,
+    reference_file,
+    do_run,
+    **sweep_kwargs,
+):
+    """Similarity ablation like thesis Table 5.2: CoCOA runs per similarity, with
+    "X beats Y on k out of N envs" lines."""
+    from cocoa.report import build_table, load_runs
+
+    if do_run:
+        result = _sweep(
+            algos=["cocoa"], envs=envs, similarities=similarities, out=runs_dir, **sweep_kwargs
+        )
+        click.echo(result.summary(), err=True)
+    runs = load_runs(runs_dir, envs=envs, algos=["cocoa"], similarities=similarities)
+    result_table = build_table(
+        runs,
+        metric=metric,
+        budget=at_steps,
+        by="similarity",
+        envs=envs,
+        columns=similarities,
+        reference=_reference("similarity", reference, reference_file),
+    )
+    _emit_table(result_table, fmt, output)
+    if do_run and not result.ok:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.option(
+    "--runs",
+    "runs_dir",
+    type=click.Path(file_okay=False),
+    default=DEFAULT_RUNS,
+    show_default=True,
+)
+@click.option("--envs", callback=_csv_list, help="Panels (comma-separated) [default: all].")
+@click.option("--algos", callback=_csv_list, help="Algorithms [default: all].")
+@click.option("--similarities", callback=_csv_list, help="Only runs with these similarities.")
+@click.option(
+    "--metric", type=click.Choice(["return", "success"]), default="return", show_default=True
+)
+@click.option(
+    "--hue",
+    type=click.Choice(["algo", "similarity"]),
+    default="algo",
+    show_default=True,
+    help="One colour per algorithm or per CoCOA similarity.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    default="results/plots/learning_curves.png",
+    show_default=True,
+    help="Writes STEM.png and STEM.pdf.",
+)
+def plot(runs_dir, envs, algos, similarities, metric, hue, output):
+    """Learning curves: meta-test metric vs env steps, mean and 95% CI band across seeds,
+    one panel per env."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cocoa.report import load_runs, plot_learning_curves
+
+    if hue == "similarity" and not algos:
+        algos = ["cocoa"]
+    runs = load_runs(runs_dir, envs=envs, algos=algos, similarities=similarities)
+    written, notes = plot_learning_curves(runs, output, metric=metric, hue=hue, envs=envs)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+def register(group: click.Group) -> None:
+    """Adds ``sweep``, ``table``, ``ablate`` and ``plot`` to the ``cocoa`` command group."""
+    for command in (sweep, table, ablate, plot):
+        group.add_command(command)

@@ -1,0 +1,539 @@
+"""Sweeps: a grid of runs (algorithms x envs x seeds [x similarities]) executed in parallel
+local processes or as Ray tasks, each writing its own run directory.
+
+Run directories are deterministic, ``<out>/<env>/<algo>/<name>`` with ``name`` = ``seed<k>``
+or ``<similarity>-seed<k>`` when the sweep varies the similarity, so a relaunched sweep finds
+its runs again and decides per run (``plan``):
+
+* ``status.json`` says ``finished`` → skip;
+* ``diverged`` → skip and report it (resuming would diverge again from the same checkpoint;
+  delete the directory to rerun it);
+* a checkpoint exists (the run was killed, interrupted or failed after its first meta-test)
+  → ``train(..., resume=True)``;
+* otherwise → start fresh (a half-written directory without a checkpoint is removed first).
+
+An existing run whose ``config.json`` differs from the one the sweep would write stops the
+sweep before anything runs (it would otherwise be skipped or resumed under the wrong config).
+
+A run that raises records its traceback in ``<run_dir>/error.txt`` and ``status.json``
+(status ``failed``, or ``diverged`` as the trainer wrote it, with ``error``); the other runs go
+on. Two sweeps must not work on the same ``--out`` at the same time.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from cocoa.runs import read_json, read_status, run_dir_for, write_status
+
+# The trainer's checkpoint inside a run directory (layout in ``cocoa.runs``).
+CHECKPOINT = Path("checkpoints") / "latest.pt"
+# Algorithms for which ``--similarities`` is a grid dimension; the others run once per seed.
+SIMILARITY_ALGOS = ("cocoa",)
+
+TrainFn = Callable[..., Any]
+
+
+# --------------------------------------------------------------------------------- grid
+
+
+def parse_list(text: str | Sequence[str] | None) -> list[str]:
+    """``"a,b, c"`` → ``["a", "b", "c"]`` (empty items dropped; duplicates removed)."""
+    if text is None:
+        return []
+    items = text.split(",") if isinstance(text, str) else list(text)
+    return list(dict.fromkeys(i.strip() for i in items if i.strip()))
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` or ``"0-4"`` (inclusive) or a mix → sorted unique non-negative ints."""
+    seeds: list[int] = []
+    for item in parse_list(text):
+        try:
+            if "-" in item:
+                lo, hi = (int(x) for x in item.split("-", 1))
+                if hi < lo:
+                    raise ValueError
+                seeds += range(lo, hi + 1)
+            else:
+                seeds.append(int(item))
+        except ValueError:
+            raise ValueError(f"bad seed list {text!r}; use e.g. 0,1,2 or 0-4") from None
+    if not seeds or min(seeds) < 0:
+        raise ValueError(f"bad seed list {text!r}; seeds are integers >= 0")
+    return sorted(set(seeds))
+
+
+def parse_set(items: Sequence[str]) -> dict[str, Any]:
+    """``["algo_config.kl_lambda=0.2", "steps=5000"]`` → nested override dict.
+
+    Values are read as JSON when they parse (numbers, true/false, lists, quoted strings),
+    otherwise taken as plain strings.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"bad --set {item!r}; use KEY=VALUE, e.g. algo_config.kl_lambda=0.2")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {item!r} conflicts with another --set")
+        node[parts[-1]] = value
+    return out
+
+
+def merge_overrides(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated recursively by ``extra`` (extra wins)."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_overrides(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def run_name(seed: int, similarity: str | None = None) -> str:
+    """Deterministic run name: ``seed3``, or ``bilinear-seed3`` in a similarity sweep."""
+    return f"{similarity}-seed{seed}" if similarity else f"seed{seed}"
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of a sweep.
+
+    Attributes:
+        env, algo, seed, similarity: the grid point (``similarity`` None: the preset's).
+        run_dir: ``<out>/<env>/<algo>/<name>``.
+        config: the resolved ``RunConfig`` as a JSON-ready dict (what ``config.json`` holds).
+    """
+
+    env: str
+    algo: str
+    seed: int
+    similarity: str | None
+    run_dir: Path
+    config: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        """``algo/env/name`` for messages."""
+        return f"{self.algo}/{self.env}/{self.run_dir.name}"
+
+
+def expand_grid(
+    *,
+    algos: Sequence[str],
+    envs: Sequence[str],
+    seeds: Sequence[int],
+    out: str | Path,
+    steps: int | None,
+    preset: str,
+    protocol: str,
+    device: str,
+    similarities: Sequence[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    worker_device: str | None = None,
+) -> list[SweepRun]:
+    """Every run of the grid with its resolved config, in a stable order (env, algo,
+    similarity, seed). Every config is built and validated here, so a bad name or value
+    stops the sweep before anything runs (``ValueError``, one line).
+
+    ``device`` is resolved on this machine. ``worker_device="cuda"`` is for Ray clusters
+    whose workers have GPUs this machine lacks: configs are built for the CPU, then their
+    device is set to ``cuda`` (and ``preset="auto"`` means ``paper``).
+    """
+    from cocoa.algorithms import get_algorithm
+    from cocoa.config import make_run_config, to_dict
+
+    if not algos or not envs or not seeds:
+        raise ValueError("a sweep needs at least one algorithm, env and seed")
+    for algo in algos:
+        get_algorithm(algo)  # unknown algorithm: one clear line before anything else
+    sims = list(similarities or [])
+    if sims and not any(a in SIMILARITY_ALGOS for a in algos):
+        raise ValueError(
+            f"--similarities applies to {', '.join(SIMILARITY_ALGOS)}; none in --algos"
+        )
+    if worker_device is not None:
+        device = "cpu"
+        if preset == "auto":
+            preset = "paper" if worker_device == "cuda" else "quick"
+    runs = []
+    for env in envs:
+        for algo in algos:
+            for sim in (sims or [None]) if algo in SIMILARITY_ALGOS else [None]:
+                for seed in seeds:
+                    cfg = make_run_config(
+                        env=env,
+                        algo=algo,
+                        seed=seed,
+                        steps=steps,
+                        preset=preset,
+                        protocol=protocol,
+                        device=device,
+                        similarity=sim,
+                        overrides=overrides,
+                    )
+                    config = json.loads(json.dumps(to_dict(cfg)))
+                    if worker_device is not None:
+                        config["device"] = worker_device
+                    run_dir = run_dir_for(Path(out), cfg.env, cfg.algo, run_name(seed, sim))
+                    runs.append(SweepRun(cfg.env, cfg.algo, seed, sim, run_dir, config))
+    dirs = [r.run_dir for r in runs]
+    if len(set(dirs)) != len(dirs):
+        raise ValueError("the grid names two runs alike (an env or algorithm listed twice?)")
+    return runs
+
+
+# -------------------------------------------------------------------------------- plan
+
+
+SKIP, DIVERGED, RESUME, FRESH = "skip", "diverged", "resume", "fresh"
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(set(a) | set(b))
+        return [d for k in keys for d in _diff(a.get(k), b.get(k), f"{prefix}{k}.")]
+    return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} in the run, {b!r} now"]
+
+
+def plan_run(run: SweepRun) -> str:
+    """What a (re)launched sweep does with ``run``: ``skip``, ``diverged`` (skip and report),
+    ``resume`` or ``fresh``. ``ValueError`` when the directory holds a run of another
+    config."""
+    config_path = run.run_dir / "config.json"
+    if config_path.exists():
+        existing = read_json(config_path)
+        diff = _diff(existing, run.config)
+        if diff:
+            more = f" (+{len(diff) - 2} more)" if len(diff) > 2 else ""
+            raise ValueError(
+                f"{run.run_dir} holds a run with another config ({'; '.join(diff[:2])}{more}); "
+                "use another --out or remove it"
+            )
+    status = read_status(run.run_dir).get("status") if run.run_dir.exists() else "missing"
+    if status == "finished":
+        return SKIP
+    if status == "diverged":
+        return DIVERGED
+    if (run.run_dir / CHECKPOINT).exists():
+        return RESUME
+    return FRESH
+
+
+def plan(runs: Sequence[SweepRun]) -> list[tuple[SweepRun, str]]:
+    """``plan_run`` for every run (all checked before anything is launched)."""
+    return [(run, plan_run(run)) for run in runs]
+
+
+# ------------------------------------------------------------------------------ worker
+
+
+def _record_failure(run_dir: Path, error: str, trace: str) -> str:
+    """Writes ``error.txt`` and marks ``status.json`` failed (keeps ``diverged``)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "error.txt").write_text(trace if trace.endswith("\n") else trace + "\n")
+    try:
+        previous = read_status(run_dir)
+    except ValueError:
+        previous = {}
+    status = "diverged" if previous.get("status") == "diverged" else "failed"
+    keep = {k: previous[k] for k in ("iteration", "env_steps") if k in previous}
+    write_status(run_dir, status, error=error, error_file="error.txt", **keep)
+    return status
+
+
+def execute_run(job: dict[str, Any], train_fn: TrainFn | None = None) -> dict[str, Any]:
+    """Runs one job in the current process (the body of every executor's worker).
+
+    ``job``: ``{"run_dir", "config", "action" ("fresh" | "resume"), "threads"}``. Sets torch's
+    thread count (``threads``, 1 for local workers), rebuilds the config, removes a
+    half-written directory before a fresh start and calls ``cocoa.trainer.train`` (or
+    ``train_fn``, same signature, for tests). Never raises for a failing run: returns
+    ``{"status": "finished" | "failed" | "diverged", "error": ..., "run_dir": ...}``.
+    """
+    run_dir = Path(job["run_dir"])
+    result: dict[str, Any] = {"run_dir": str(run_dir), "action": job["action"]}
+    try:
+        import torch
+
+        from cocoa.algorithms import get_algorithm
+        from cocoa.config import from_dict
+
+        if job.get("threads"):
+            torch.set_num_threads(int(job["threads"]))
+        if train_fn is None:
+            from cocoa.trainer import train as train_fn
+        config = job["config"]
+        cfg = from_dict(config, get_algorithm(config["algo"]).config_cls)
+        if job["action"] == FRESH and run_dir.exists():
+            shutil.rmtree(run_dir)
+        last = train_fn(cfg, run_dir, resume=job["action"] == RESUME, progress=False)
+        result["status"] = "finished"
+        mean_return = getattr(last, "mean_return", None)
+        if mean_return is not None:
+            result["return"] = float(mean_return)
+    except Exception as exc:  # noqa: BLE001  (every failure is recorded, the sweep goes on)
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        result["status"] = _record_failure(run_dir, error, traceback.format_exc())
+        result["error"] = error
+    return result
+
+
+# ---------------------------------------------------------------------------- executors
+
+
+@dataclass
+class SweepResult:
+    """Outcome of a sweep: one entry per run, in grid order.
+
+    ``outcomes``: ``(run, status, detail)`` with status ``finished`` (ran now),
+    ``skipped`` (finished before), ``failed``, ``diverged`` or ``not run`` (interrupted
+    sweep).
+    """
+
+    outcomes: list[tuple[SweepRun, str, str]]
+
+    def count(self, status: str) -> int:
+        return sum(s == status for _, s, _ in self.outcomes)
+
+    @property
+    def ok(self) -> bool:
+        """True when every run is finished (now or before)."""
+        return all(s in ("finished", "skipped") for _, s, _ in self.outcomes)
+
+    def summary(self) -> str:
+        """Counts line plus one line per run that is not finished."""
+        parts = [f"{self.count(s)} {s}" for s in ("finished", "skipped", "failed", "diverged")]
+        parts += [f"{self.count('not run')} not run"] if self.count("not run") else []
+        lines = [f"sweep: {len(self.outcomes)} runs: " + ", ".join(parts)]
+        for run, status, detail in self.outcomes:
+            if status in ("failed", "diverged"):
+                see = run.run_dir / "error.txt"
+                where = f" (see {see})" if see.exists() else ""
+                lines.append(f"  {status}: {run.run_dir}: {detail}{where}")
+            elif status == "not run":
+                lines.append(f"  not run: {run.run_dir}")
+        return "\n".join(lines)
+
+
+class _Display:
+    """tqdm bar of runs done, with running/failed counts and the env steps of the runs in
+    flight (from their ``status.json``, updated at every checkpoint)."""
+
+    POLL_S = 5.0
+
+    def __init__(self, total: int, enabled: bool):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc="sweep", unit="run", disable=not enabled)
+        self.enabled = enabled
+        self.running = self.failed = 0
+        self.steps = ""
+
+    def update(self, done: int = 0, running: int | None = None, failed: int = 0) -> None:
+        if running is not None:
+            self.running = running
+        self.failed += failed
+        postfix = {"running": self.running, "failed": self.failed}
+        if self.steps:
+            postfix["steps in flight"] = self.steps
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(done)
+        if not done:
+            self.bar.refresh()
+
+    def poll(self, runs: Sequence[SweepRun]) -> None:
+        """Refreshes the env steps of ``runs`` (the runs in flight)."""
+        if not self.enabled:
+            return
+        done = total = 0
+        for run in runs:
+            total += int(run.config.get("steps", 0))
+            try:
+                done += int(read_status(run.run_dir).get("env_steps", 0) or 0)
+            except (ValueError, TypeError):
+                pass
+        self.steps = f"{_short(done)}/{_short(total)}"
+        self.update()
+
+    def write(self, message: str) -> None:
+        self.bar.write(message, file=sys.stderr)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _short(n: float) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(int(n))
+
+
+def _job(run: SweepRun, action: str, threads: int | None) -> dict[str, Any]:
+    return {"run_dir": str(run.run_dir), "config": run.config, "action": action, "threads": threads}
+
+
+def _run_inline(todo, display, train_fn, record):
+    for run, action in todo:
+        display.update(running=1)
+        record(run, execute_run(_job(run, action, None), train_fn))
+
+
+def _run_local(todo, display, train_fn, record, workers: int):
+    """At most ``workers`` runs in flight, each in a spawned process. A worker that dies
+    (killed, out of memory) breaks the pool: its in-flight runs are recorded as failed and
+    the remaining runs continue in a fresh pool."""
+    pending = list(todo)
+    ctx = get_context("spawn")
+    while pending:
+        broken = False
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            in_flight: dict[Any, SweepRun] = {}
+            while (pending or in_flight) and not broken:
+                while pending and len(in_flight) < workers:
+                    run, action = pending.pop(0)
+                    in_flight[pool.submit(execute_run, _job(run, action, 1), train_fn)] = run
+                display.update(running=len(in_flight))
+                done, _ = wait(in_flight, timeout=display.POLL_S, return_when=FIRST_COMPLETED)
+                if not done:
+                    display.poll(list(in_flight.values()))
+                for future in done:
+                    run = in_flight.pop(future)
+                    try:
+                        record(run, future.result())
+                    except BrokenProcessPool:
+                        broken = True
+                        record(run, _died(run))
+            if broken:
+                for run in in_flight.values():
+                    record(run, _died(run))
+
+
+def _died(
+    run: SweepRun,
+    why: str = "a worker process of the pool died (killed or out of memory?), which stopped "
+    "the runs in flight",
+) -> dict[str, Any]:
+    error = f"WorkerDied: {why}"
+    trace = f"{error}\nRelaunch the sweep to resume this run from its last checkpoint.\n"
+    return {"status": _record_failure(run.run_dir, error, trace), "error": error}
+
+
+def _run_ray(todo, display, train_fn, record, address, cpus_per_run, gpus_per_run):
+    """Each run a ``ray.remote`` task; results land in each run's own directory, so on a
+    multi-node cluster ``--out`` must be a filesystem every node shares."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--executor ray needs ray: pip install 'cocoa[ray]'") from None
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=address, log_to_driver=False)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(
+            execute_run
+        )
+        threads = max(1, int(cpus_per_run))
+        refs = {remote.remote(_job(run, action, threads), train_fn): run for run, action in todo}
+        while refs:
+            display.update(running=len(refs))
+            done, _ = ray.wait(list(refs), num_returns=1, timeout=display.POLL_S)
+            if not done:
+                display.poll(list(refs.values()))
+            for ref in done:
+                run = refs.pop(ref)
+                try:
+                    record(run, ray.get(ref))
+                except ray.exceptions.RayError as exc:
+                    why = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                    record(run, _died(run, f"the Ray task failed: {why}"))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_sweep(
+    runs: Sequence[SweepRun],
+    *,
+    executor: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    cpus_per_run: float = 1,
+    gpus_per_run: float = 0,
+    train_fn: TrainFn | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> SweepResult:
+    """Plans and executes ``runs``.
+
+    Args:
+        executor: ``local`` (``workers`` spawned processes; ``workers=0`` runs everything
+            in this process, one after another, for debugging) or ``ray`` (``ray_address``:
+            ``auto``, ``HOST:PORT`` or None to use ``RAY_ADDRESS`` / start a local instance;
+            an already initialised Ray is used as is).
+        cpus_per_run, gpus_per_run: Ray resources of each run's task.
+        train_fn: replaces ``cocoa.trainer.train`` (tests); must be importable by workers.
+        progress: show the tqdm display.
+        echo: where the plan line goes.
+    """
+    if executor not in ("local", "ray"):
+        raise ValueError(f"unknown executor {executor!r}; choose local or ray")
+    if workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {workers}")
+    planned = plan(runs)
+    todo = [(r, a) for r, a in planned if a in (RESUME, FRESH)]
+    n = {a: sum(x == a for _, x in planned) for a in (SKIP, DIVERGED, RESUME, FRESH)}
+    echo(
+        f"sweep: {len(planned)} runs: {n[SKIP]} finished before (skipped), "
+        f"{n[DIVERGED]} diverged before (skipped), {n[RESUME]} to resume, {n[FRESH]} to start"
+    )
+    status: dict[Path, tuple[str, str]] = {}
+    for run, action in planned:
+        if action == SKIP:
+            status[run.run_dir] = ("skipped", "")
+        elif action == DIVERGED:
+            error = read_status(run.run_dir).get("error", "diverged")
+            status[run.run_dir] = ("diverged", f"{error}; delete the run directory to rerun it")
+
+    display = _Display(len(todo), progress and bool(todo))
+
+    def record(run: SweepRun, result: dict[str, Any]) -> None:
+        outcome = result["status"]
+        status[run.run_dir] = (outcome, result.get("error", ""))
+        failed = outcome != "finished"
+        if failed:
+            display.write(f"{outcome}: {run.label}: {result.get('error', '')}")
+        display.update(done=1, running=max(display.running - 1, 0), failed=int(failed))
+
+    try:
+        if not todo:
+            pass
+        elif executor == "ray":
+            _run_ray(todo, display, train_fn, record, ray_address, cpus_per_run, gpus_per_run)
+        elif workers == 0:
+            _run_inline(todo, display, train_fn, record)
+        else:
+            _run_local(todo, display, train_fn, record, workers)
+    finally:
+        display.close()
+    outcomes = [(r, *status.get(r.run_dir, ("not run", ""))) for r, _ in planned]
+    return SweepResult(outcomes)

@@ -1,0 +1,530 @@
+"""Reporting on synthetic run directories with known numbers (no training)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cocoa import report
+from cocoa.cli import main
+from cocoa.runs import ProgressWriter, run_dir_for, write_json, write_status
+
+REFERENCE = Path(report.__file__).resolve().parent.parent / "results" / "reference"
+
+
+def write_run(
+    root: Path,
+    env: str,
+    algo: str,
+    seed: int,
+    points: list[tuple[int, float]],
+    *,
+    status: str = "finished",
+    similarity: str | None = None,
+    success: list[float] | None = None,
+    name: str | None = None,
+) -> Path:
+    """A run directory as the trainer writes it: meta-tests at ``points`` (env steps, return)
+    with a training row without meta-test between consecutive ones."""
+    run_dir = run_dir_for(root, env, algo, name or f"seed{seed}")
+    run_dir.mkdir(parents=True)
+    algo_config = {"latent_dim": 5, "kl_lambda": 0.1}
+    if similarity is not None:  # as PEARL/CoCOA write it: PEARL has the term switched off
+        algo_config["similarity"] = similarity
+        algo_config["contrastive_weight"] = 0.0 if algo == "pearl" else 0.1
+    config = {
+        "env": env,
+        "algo": algo,
+        "seed": seed,
+        "task_seed": 0,
+        "steps": points[-1][0],
+        "preset": "quick",
+        "protocol": "thesis",
+        "device": "cpu",
+        "eval_interval": 1000,
+        "algo_config": algo_config,
+    }
+    write_json(run_dir / "config.json", config)
+    columns = ["iteration", "env_steps", "wall_time_s", "meta_test/return"]
+    columns += ["meta_test/success"] if success is not None else []
+    columns += ["qf_loss"]
+    writer = ProgressWriter(run_dir / "progress.csv")
+    iteration = 0
+    for i, (steps, value) in enumerate(points):
+        if i > 0:  # a training iteration without meta-test before each later meta-test
+            iteration += 1
+            writer.write({"iteration": iteration, "env_steps": steps - 1, "qf_loss": 1.0}, columns)
+        row = {"iteration": iteration, "env_steps": steps, "meta_test/return": value}
+        if success is not None:
+            row["meta_test/success"] = success[i]
+        iteration += 1
+        writer.write(row | {"wall_time_s": 0.5 * iteration}, columns)
+    write_status(run_dir, status, env_steps=points[-1][0])
+    return run_dir
+
+
+def final(value: float, steps: int = 3000) -> list[tuple[int, float]]:
+    """A curve from 0 to ``value`` with meta-tests every 1000 steps."""
+    return [(s, value * s / steps) for s in range(0, steps + 1, 1000)]
+
+
+@pytest.fixture
+def runs_root(tmp_path: Path) -> Path:
+    """point-robot: CoCOA 1,2,3 vs PEARL 1,1,1; reach: CoCOA 10,20 (2 seeds), PEARL 30,40,50;
+    push: PEARL only."""
+    root = tmp_path / "runs"
+    for seed, value in enumerate([1.0, 2.0, 3.0]):
+        write_run(root, "point-robot", "cocoa", seed, final(value), similarity="bhattacharyya")
+        write_run(root, "point-robot", "pearl", seed, final(1.0), similarity="bhattacharyya")
+        write_run(root, "reach", "pearl", seed, final(30.0 + 10 * seed))
+        write_run(root, "push", "pearl", seed, final(5.0))
+    for seed, value in enumerate([10.0, 20.0]):
+        write_run(root, "reach", "cocoa", seed, final(value), similarity="bhattacharyya")
+    return root
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def test_bootstrap_ci_closed_forms():
+    # identical values: the interval collapses to the value
+    lo, hi = report.bootstrap_ci([4.2, 4.2, 4.2])
+    assert lo == pytest.approx(4.2) and hi == pytest.approx(4.2)
+    # two values a < b: resample means are a, (a+b)/2, b with probabilities 1/4, 1/2, 1/4,
+    # so the 2.5% and 97.5% quantiles are exactly a and b
+    assert report.bootstrap_ci([1.0, 3.0]) == (1.0, 3.0)
+    # one value: no interval
+    assert all(math.isnan(x) for x in report.bootstrap_ci([7.0]))
+    # fixed generator seed: reproducible; inside [min, max] and around the mean
+    a = report.bootstrap_ci([1.0, 2.0, 3.0, 10.0])
+    assert a == report.bootstrap_ci([1.0, 2.0, 3.0, 10.0])
+    assert 1.0 <= a[0] < 4.0 < a[1] <= 10.0
+    with pytest.raises(ValueError):
+        report.bootstrap_ci([])
+
+
+def test_probability_of_improvement_matches_rliable():
+    from rliable import metrics
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(1, 1, size=(3, 4)), rng.normal(0, 1, size=(3, 4))
+    p, lo, hi = report.probability_of_improvement(list(x.T), list(y.T))
+    assert p == pytest.approx(metrics.probability_of_improvement(x, y))
+    assert lo <= p <= hi
+    # batched U statistic used for the interval agrees with rliable's point estimate
+    assert np.mean([report._improvement(a, b) for a, b in zip(x.T, y.T)]) == pytest.approx(p)
+    p, lo, hi = report.probability_of_improvement([np.array([2.0, 3.0])], [np.array([0.0])])
+    assert (p, lo, hi) == (1.0, 1.0, 1.0)
+
+
+def test_iqm_is_rliable_trimmed_mean():
+    from rliable import metrics
+
+    scores = [np.array([0.0, 0.2, 0.4, 1.0]), np.array([0.1, 0.9])]
+    point, lo, hi = report.iqm_with_ci(scores)
+    assert point == pytest.approx(metrics.aggregate_iqm(np.concatenate(scores)))
+    assert 0.0 <= lo <= point <= hi <= 1.0
+
+
+# ------------------------------------------------------------------------------- tables
+
+
+def test_table_values_best_and_missing(runs_root: Path):
+    table = report.build_table(report.load_runs(runs_root))
+    assert table.budget == 3000
+    assert table.columns == ["pearl", "cocoa"]  # the thesis's column order
+    assert table.envs == ["point-robot", "push", "reach"]
+    cocoa = table.cells["point-robot", "cocoa"]
+    assert cocoa.mean == pytest.approx(2.0) and cocoa.n == 3
+    # three seeds: each extreme resample mean (all draws equal the min, or the max) has
+    # probability 1/27 > 2.5%, so the percentile interval is exactly [min, max]
+    assert (cocoa.low, cocoa.high) == (1.0, 3.0)
+    pearl = table.cells["point-robot", "pearl"]  # identical seeds: the interval collapses
+    assert (pearl.mean, pearl.low, pearl.high) == pytest.approx((1.0, 1.0, 1.0))
+    assert cocoa.best and not pearl.best
+    reach = table.cells["reach", "cocoa"]  # two seeds: interval = [min, max] exactly
+    assert (reach.mean, reach.low, reach.high, reach.n) == (15.0, 10.0, 20.0, 2)
+    assert table.cells["reach", "pearl"].best
+    assert ("push", "cocoa") not in table.cells
+    assert not table.cells["push", "pearl"].best  # alone in its row: nothing to mark
+    assert "missing: CoCOA on push" in table.notes
+    assert "fewer seeds: CoCOA on reach (2/3)" in table.notes
+    assert table.n_expected == 3
+    assert "CoCOA beats PEARL on 1 out of 2 envs (PEARL wins 1)" in table.notes
+
+
+def test_markdown_shape(runs_root: Path):
+    table = report.build_table(report.load_runs(runs_root))
+    text = report.render(table, "markdown")
+    lines = text.splitlines()
+    header = lines.index("| environment | PEARL | CoCOA |")
+    assert lines[header + 1] == "|---|---:|---:|"
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines if line.startswith("| ")}
+    assert rows["point-robot"] == "| point-robot | 1.00 [1.00, 1.00] | **2.00** [1.00, 3.00] |"
+    assert rows["push"] == "| push | 5.00 [5.00, 5.00] | — |"
+    assert "15.00 [10.00, 20.00] (n=2/3)" in rows["reach"]
+    assert "**40.0**" not in rows["reach"] and "**40.00**" in rows["reach"]
+    assert rows["IQM (normalised)"].count("[") == 2
+    assert "- missing: CoCOA on push" in lines
+    assert any(line.startswith("- budget: 3,000 env steps") for line in lines)
+    assert lines[0].startswith("Meta-test return at 3,000 env steps: mean [95% bootstrap CI]")
+
+
+def test_latex_shape(runs_root: Path):
+    table = report.build_table(report.load_runs(runs_root))
+    text = report.render(table, "latex")
+    assert "\\begin{tabular}{lrr}" in text and "\\toprule" in text and "\\bottomrule" in text
+    body = [line for line in text.splitlines() if line.endswith("\\\\")]
+    assert len(body) == 1 + 3 + 1  # header, three envs, IQM
+    assert all(line.count(" & ") == 2 for line in body)
+    assert "point-robot & 1.00 {\\scriptsize [1.00, 1.00]} & \\textbf{2.00}" in text
+    assert "push & 5.00 {\\scriptsize [5.00, 5.00]} & --- \\\\" in text
+    assert "(n=2/3)" in text
+    assert "95\\% bootstrap CI" in text
+    assert "% missing: CoCOA on push" in text
+
+
+def test_csv_shape(runs_root: Path):
+    table = report.build_table(report.load_runs(runs_root))
+    rows = list(csv.DictReader(io.StringIO(report.render(table, "csv"))))
+    by_env = {r["env"]: r for r in rows}
+    assert set(by_env) == {"point-robot", "push", "reach", "IQM (normalised)"}
+    assert float(by_env["point-robot"]["CoCOA mean"]) == pytest.approx(2.0)
+    assert by_env["point-robot"]["CoCOA best"] == "*"
+    assert by_env["point-robot"]["PEARL best"] == ""
+    assert by_env["reach"]["CoCOA n"] == "2"
+    assert by_env["push"]["CoCOA mean"] == "" and by_env["push"]["CoCOA n"] == ""
+    assert float(by_env["reach"]["CoCOA ci_low"]) == 10.0
+
+
+def test_reference_columns(tmp_path: Path):
+    root = tmp_path / "runs"
+    for seed in range(2):
+        write_run(root, "reach", "pearl", seed, final(100.0))
+        write_run(root, "reach-v3" if False else "reach", "cocoa", seed, final(200.0))
+        write_run(root, "point-robot", "cocoa", seed, final(-5.0))
+    reference = report.read_reference(REFERENCE / "thesis_table_5_1.csv")
+    table = report.build_table(report.load_runs(root), reference=reference)
+    text = report.render(table, "markdown")
+    assert "| environment | PEARL | PEARL (thesis) | CoCOA | CoCOA (thesis) |" in text
+    assert (
+        "| reach | 100.0 [100.0, 100.0] | 90500.4 | **200.0** [200.0, 200.0] | 142177.1 |" in text
+    )
+    assert "| point-robot | — | — | -5.00 [-5.00, -5.00] | — |" in text
+    assert any("no published numbers for: point-robot" in n for n in table.notes)
+    rows = list(csv.DictReader(io.StringIO(report.render(table, "csv"))))
+    assert rows[1]["env"] == "reach" and float(rows[1]["CoCOA (thesis)"]) == 142177.1
+
+
+def test_reference_names_match_thesis_labels():
+    frame = report.read_reference(REFERENCE / "thesis_table_5_1.csv")
+    assert len(frame) == 30 and list(frame.columns) == ["maml-trpo", "rl2-ppo", "pearl", "cocoa"]
+    assert (
+        report.normalise_env("Pick-place") == "pick-place" == report.normalise_env("pick-place-v3")
+    )
+    assert frame.at["pick-place", "cocoa"] == 30804.1
+    assert frame.at["button-press-topdown-wall", "rl2-ppo"] == 280400.5
+
+
+def test_thesis_numbers_reproduce_thesis_claims(tmp_path: Path):
+    """One run per published number; the win counts are the thesis's own claims."""
+    root = tmp_path / "thesis"
+    t51 = report.read_reference(REFERENCE / "thesis_table_5_1.csv")
+    for env, row in t51.iterrows():
+        for algo, value in row.items():
+            write_run(root / "t51", env, algo, 0, [(0, 0.0), (2_500_000, value)])
+    table = report.build_table(report.load_runs(root / "t51"))
+    assert table.budget == 2_500_000
+    assert table.best_counts()["cocoa"] == 15  # "15 out of 30 environments"
+    assert table.wins("cocoa", "pearl") == (20, 0, 30)  # "20 out of 30"
+    assert "CoCOA beats PEARL on 20 out of 30 envs (PEARL wins 10)" in table.notes
+    t52 = report.read_reference(REFERENCE / "thesis_table_5_2.csv")
+    for env, row in t52.iterrows():
+        for sim, value in row.items():
+            write_run(
+                root / "t52",
+                env,
+                "cocoa",
+                0,
+                [(0, 0.0), (2_500_000, value)],
+                similarity=sim,
+                name=f"{sim}-seed0",
+            )
+    ablation = report.build_table(report.load_runs(root / "t52"), by="similarity")
+    assert ablation.columns == ["bhattacharyya", "bilinear"]
+    assert ablation.win_lines() == [
+        "Bhattacharyya beats Bilinear on 8 out of 10 envs (Bilinear wins 2)"
+    ]
+
+
+def test_at_steps_selects_last_meta_test_at_or_below(tmp_path: Path):
+    root = tmp_path / "runs"
+    points = [(0, 0.0), (1000, 10.0), (2000, 20.0), (3000, 30.0)]
+    write_run(root, "point-robot", "pearl", 0, points)
+    write_run(
+        root, "point-robot", "pearl", 1, [(0, 0.0), (1000, 12.0), (2000, 22.0)], status="running"
+    )
+    runs = report.load_runs(root)
+    # default: the largest budget every run reached (seed 1 stopped at 2000)
+    table = report.build_table(runs)
+    assert table.budget == 2000
+    assert table.cells["point-robot", "pearl"].mean == pytest.approx(21.0)
+    assert any("limited by" in n and "seed1" in n for n in table.notes)
+    assert any("run not finished (status running)" in n for n in table.notes)
+    # between meta-tests: the last one at or below the budget
+    table = report.build_table(runs, budget=1500)
+    assert table.cells["point-robot", "pearl"].mean == pytest.approx(11.0)
+    # a run that stopped below the budget is left out, and the table says so
+    table = report.build_table(runs, budget=3000)
+    cell = table.cells["point-robot", "pearl"]
+    assert (cell.mean, cell.n) == (30.0, 1)
+    assert any("did not reach 3,000 env steps" in n and "seed1" in n for n in table.notes)
+
+
+def test_default_budget_is_per_env_and_uneven_eval_steps_are_reported(tmp_path: Path):
+    root = tmp_path / "runs"
+    write_run(root, "reach", "pearl", 0, [(0, 0.0), (1000, 10.0), (2000, 20.0), (3000, 30.0)])
+    write_run(root, "reach", "pearl", 1, [(0, 0.0), (1500, 30.0), (2500, 50.0)])
+    write_run(root, "point-robot", "pearl", 0, [(0, 0.0), (100, 1.0)])
+    table = report.build_table(report.load_runs(root))
+    assert table.budgets == {"point-robot": 100, "reach": 2500} and table.budget is None
+    assert table.cells["reach", "pearl"].mean == pytest.approx(35.0)  # 20 (at 2000) and 50
+    assert "meta-tests used on reach lie at 2,000-2,500 env steps" in table.notes
+    assert table.notes[0].startswith("budget: 100 env steps on point-robot; 2,500 on reach")
+    assert report.caption(table).startswith("Meta-test return at each env's budget (see notes)")
+
+
+def test_ablation_table_and_win_counts(tmp_path: Path):
+    root = tmp_path / "runs"
+    values = {  # env: (bhattacharyya, bilinear)
+        "reach": (10.0, 5.0),
+        "push": (3.0, 4.0),
+        "soccer": (7.0, 1.0),
+    }
+    for env, (bh, bi) in values.items():
+        for seed in range(2):
+            write_run(
+                root,
+                env,
+                "cocoa",
+                seed,
+                final(bh),
+                similarity="bhattacharyya",
+                name=f"bhattacharyya-seed{seed}",
+            )
+            write_run(
+                root,
+                env,
+                "cocoa",
+                seed,
+                final(bi),
+                similarity="bilinear",
+                name=f"bilinear-seed{seed}",
+            )
+        write_run(root, env, "pearl", 0, final(100.0), similarity="bhattacharyya")
+    everything = report.build_table(report.load_runs(root), by="similarity")
+    assert "ignored 3 run(s) without a similarity (pearl)" in everything.notes
+    runs = report.load_runs(root, algos=["cocoa"])
+    table = report.build_table(runs, by="similarity")
+    assert table.columns == ["bhattacharyya", "bilinear"]
+    assert table.labels == {"bhattacharyya": "Bhattacharyya", "bilinear": "Bilinear"}
+    assert table.wins("bhattacharyya", "bilinear") == (2, 0, 3)
+    assert "Bhattacharyya beats Bilinear on 2 out of 3 envs (Bilinear wins 1)" in table.notes
+    text = report.render(table, "markdown")
+    assert "| environment | Bhattacharyya | Bilinear |" in text
+    assert "| push | 3.00 [3.00, 3.00] | **4.00** [4.00, 4.00] |" in text
+    # with the thesis's Table 5.2 beside it
+    ref = report.read_reference(REFERENCE / "thesis_table_5_2.csv")
+    table = report.build_table(runs, by="similarity", reference=ref)
+    text = report.render(table, "markdown")
+    assert "| Bhattacharyya | Bhattacharyya (thesis) | Bilinear | Bilinear (thesis) |" in text
+    assert "| soccer | **7.00** [7.00, 7.00] | 153006.8 | 1.00 [1.00, 1.00] | 108311.7 |" in text
+
+
+def test_table_splits_cocoa_by_similarity_and_notes_duplicates(tmp_path: Path):
+    root = tmp_path / "runs"
+    write_run(root, "reach", "cocoa", 0, final(1.0), similarity="bhattacharyya")
+    write_run(
+        root,
+        "reach",
+        "cocoa",
+        0,
+        final(1.0),
+        similarity="bhattacharyya",
+        name="bhattacharyya-seed0",
+    )
+    write_run(root, "reach", "cocoa", 0, final(2.0), similarity="bilinear", name="bilinear-seed0")
+    write_run(root, "reach", "pearl", 0, final(0.5), similarity="bhattacharyya")
+    table = report.build_table(report.load_runs(root))
+    assert table.columns == ["pearl", "cocoa:bhattacharyya", "cocoa:bilinear"]
+    assert table.labels["cocoa:bilinear"] == "CoCOA (bilinear)"
+    assert table.cells["reach", "cocoa:bhattacharyya"].n == 1
+    duplicate = next(n for n in table.notes if n.startswith("ignored 1 duplicate run"))
+    assert duplicate.endswith("reach/cocoa/seed0 (kept bhattacharyya-seed0)")
+    assert len(table.improvement) == 2
+
+
+def test_pooled_configs_that_differ_are_reported(tmp_path: Path):
+    root = tmp_path / "runs"
+    write_run(root, "reach", "pearl", 0, final(1.0))
+    other = write_run(root, "reach", "pearl", 1, final(1.0))
+    import json
+
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["algo_config"]["kl_lambda"] = 0.5
+    (other / "config.json").write_text(json.dumps(cfg))
+    table = report.build_table(report.load_runs(root))
+    assert "PEARL on reach pools runs whose configs differ in: algo_config.kl_lambda" in table.notes
+
+
+def test_success_metric(tmp_path: Path):
+    root = tmp_path / "runs"
+    for seed in range(2):
+        write_run(
+            root, "reach", "cocoa", seed, final(5.0), success=[0.0, 0.2, 0.5, 0.8 + 0.1 * seed]
+        )
+    write_run(root, "point-robot", "cocoa", 0, final(5.0))
+    table = report.build_table(report.load_runs(root), metric="success")
+    assert table.envs == ["reach"]
+    assert table.cells["reach", "cocoa"].mean == pytest.approx(0.85)
+    assert "no meta-test success rate recorded for: point-robot" in table.notes
+    assert report.render(table, "markdown").startswith("Meta-test success rate at 3,000")
+    ref = report.read_reference(REFERENCE / "thesis_table_5_1.csv")
+    table = report.build_table(report.load_runs(root), metric="success", reference=ref)
+    assert not table.reference  # the thesis publishes returns only
+    assert "reference: the published tables hold returns, not success rates" in table.notes
+    with pytest.raises(ValueError, match="no runs with meta-test success rate"):
+        report.build_table(report.load_runs(root, envs=["point-robot"]), metric="success")
+    with pytest.raises(ValueError, match="unknown metric 'reward'"):
+        report.build_table(report.load_runs(root), metric="reward")
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+def test_bad_input_is_one_clear_value_error(tmp_path: Path):
+    with pytest.raises(ValueError, match="no runs directory at"):
+        report.load_runs(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no runs found under"):
+        report.load_runs(tmp_path / "empty")
+    root = tmp_path / "runs"
+    run = write_run(root, "reach", "pearl", 0, final(1.0))
+    with pytest.raises(ValueError, match="no runs found under .* matching envs push"):
+        report.load_runs(root, envs=["push"])
+    (run / "progress.csv").write_text("iteration,env_steps,meta_test/return\n0,zero,1.0\n")
+    with pytest.raises(
+        ValueError, match=r"corrupt .*progress.csv: non-numeric value in column 'env_steps'"
+    ):
+        report.load_runs(root)
+    (run / "progress.csv").write_text("iteration,foo\n0,1\n")
+    with pytest.raises(ValueError, match=r"corrupt .*progress.csv: no column env_steps"):
+        report.load_runs(root)
+    (run / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"corrupt .*config.json"):
+        report.load_runs(root)
+
+
+def test_run_without_meta_test_yet_is_reported(tmp_path: Path):
+    root = tmp_path / "runs"
+    write_run(root, "reach", "pearl", 0, final(1.0))
+    young = write_run(root, "reach", "pearl", 1, final(1.0), status="running")
+    (young / "progress.csv").write_text("")
+    table = report.build_table(report.load_runs(root))
+    assert table.cells["reach", "pearl"].n == 1
+    assert any(n.startswith("no meta-test yet (status running)") for n in table.notes)
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["table", "--runs", str(tmp_path / "nowhere")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no runs directory at") and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exc:
+        main(["table", "--runs", str(tmp_path), "--metric", "reward"])
+    assert exc.value.code == 2
+    assert "Invalid value for '--metric'" in capsys.readouterr().err
+
+
+# -------------------------------------------------------------------------------- CLI
+
+
+def test_cli_table_ablate_plot(runs_root: Path, tmp_path: Path, capsys):
+    main(["table", "--runs", str(runs_root), "--algos", "cocoa,pearl", "--reference"])
+    out = capsys.readouterr().out
+    assert "| environment | CoCOA | CoCOA (thesis) | PEARL | PEARL (thesis) |" in out
+    assert "| reach | 15.00 [10.00, 20.00] (n=2/3) | 142177.1 | **40.00** [30.00, 50.00] |" in out
+    main(
+        [
+            "table",
+            "--runs",
+            str(runs_root),
+            "--envs",
+            "reach",
+            "--at-steps",
+            "1000",
+            "--format",
+            "latex",
+            "--output",
+            str(tmp_path / "t.tex"),
+        ]
+    )
+    tex = (tmp_path / "t.tex").read_text()
+    assert "\\caption{Meta-test return at 1,000 env steps" in tex
+    assert "point-robot" not in tex
+    main(["ablate", "--runs", str(runs_root), "--format", "csv"])
+    captured = capsys.readouterr()
+    assert captured.out.startswith("env,Bhattacharyya mean,")
+    assert "note: missing: Bilinear on point-robot, Bilinear on reach" in captured.err
+    main(["plot", "--runs", str(runs_root), "--output", str(tmp_path / "plots" / "curves.png")])
+    for suffix in (".png", ".pdf"):
+        assert (tmp_path / "plots" / f"curves{suffix}").stat().st_size > 1000
+    assert (tmp_path / "plots" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "plots" / "curves.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+# ------------------------------------------------------------------------------- curves
+
+
+def test_learning_curves_align_seeds_without_extrapolating(tmp_path: Path):
+    root = tmp_path / "runs"
+    write_run(root, "reach", "pearl", 0, [(0, 0.0), (1000, 10.0), (2000, 20.0), (3000, 30.0)])
+    write_run(root, "reach", "pearl", 1, [(0, 0.0), (1500, 30.0), (2500, 50.0)])
+    data, notes = report.learning_curves(report.load_runs(root))
+    seed0 = data[data["seed"] == 0].set_index("env_steps")["value"]
+    seed1 = data[data["seed"] == 1].set_index("env_steps")["value"]
+    # union of both seeds' meta-test steps, cut where the shorter run ends
+    assert list(seed0.index) == [0, 1000, 1500, 2000, 2500]
+    assert list(seed1.index) == list(seed0.index)
+    assert seed0[1500] == pytest.approx(15.0)  # interpolated between 1000 and 2000
+    assert seed1[1000] == pytest.approx(20.0)  # interpolated between 0 and 1500
+    assert seed1[2500] == pytest.approx(50.0)
+    assert any("curve ends at 2,500 env steps" in n for n in notes)
+
+
+def test_plot_writes_png_and_pdf(runs_root: Path, tmp_path: Path):
+    runs = report.load_runs(runs_root, algos=["cocoa"])
+    written, _ = report.plot_learning_curves(
+        runs, tmp_path / "abl", metric="return", hue="similarity"
+    )
+    assert [p.name for p in written] == ["abl.png", "abl.pdf"]
+    assert all(p.stat().st_size > 1000 for p in written)
+    with pytest.raises(ValueError, match="--output must end in .png or .pdf"):
+        report.plot_learning_curves(runs, tmp_path / "x.svg")
+
+
+def test_reporting_does_not_import_training_code():
+    code = (
+        "import sys, cocoa.report, cocoa.report_cli\n"
+        "bad = [m for m in ('torch', 'cocoa.trainer', 'cocoa.pearl') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
