@@ -515,6 +515,174 @@ def _fmt_steps(steps: float) -> str:
     return f"{int(steps):,}"
 
 
+def _usable(runs: Sequence[Run], by: str, metric: str, notes: list[str]) -> list[Run]:
+    """Runs that can enter the table; what is left out and why goes into ``notes``."""
+    runs = list(runs)
+    if by == "similarity":
+        without = [r for r in runs if r.similarity is None]
+        runs = [r for r in runs if r.similarity is not None]
+        if without:
+            notes.append(
+                f"ignored {len(without)} run(s) without a similarity "
+                f"({', '.join(sorted({r.algo for r in without}))})"
+            )
+    no_metric = sorted({r.env for r in runs if not r.has_metric(metric)})
+    if no_metric:
+        notes.append(f"no {METRIC_LABELS[metric]} recorded for: {', '.join(no_metric)}")
+        runs = [r for r in runs if r.has_metric(metric)]
+    if not runs:
+        raise ValueError(f"no runs with {METRIC_LABELS[metric]} to tabulate")
+    for r in runs:
+        if r.reached(metric) is None:
+            notes.append(f"no meta-test yet (status {r.status}): {r.path}")
+    runs = [r for r in runs if r.reached(metric) is not None]
+    if not runs:
+        raise ValueError("no run has a meta-test yet")
+    return runs
+
+
+def _budgets(
+    runs: Sequence[Run], metric: str, budget: int | None, notes: list[str]
+) -> dict[str, int]:
+    """env -> budget: ``budget`` everywhere, or per env the largest every run reached."""
+    rule = "each run contributes its last meta-test at <= the budget"
+    if budget is not None:
+        if budget < 0:
+            raise ValueError(f"--at-steps must be >= 0, got {budget}")
+        notes.append(
+            f"budget: {_fmt_steps(budget)} env steps; {rule}; runs that stopped earlier "
+            "are left out"
+        )
+        return {r.env: budget for r in runs}
+    budgets: dict[str, int] = {}
+    limiting: dict[str, Run] = {}
+    for r in sorted(runs, key=lambda r: str(r.path)):
+        if r.env not in budgets or r.reached(metric) < budgets[r.env]:
+            budgets[r.env], limiting[r.env] = int(r.reached(metric)), r
+    by_value: dict[int, list[str]] = {}
+    for env, b in sorted(budgets.items()):
+        by_value.setdefault(b, []).append(env)
+    ordered = sorted(by_value.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    text = f"budget: {_fmt_steps(ordered[0][0])} env steps"
+    if len(ordered) > 1:
+        text += f" on {', '.join(ordered[0][1])}; " + "; ".join(
+            f"{_fmt_steps(b)} on {', '.join(e)}" for b, e in ordered[1:]
+        )
+    notes.append(f"{text} (per env, the largest every run of the env reached); {rule}")
+    for env, r in sorted(limiting.items()):
+        if r.status != "finished":
+            notes.append(
+                f"budget on {env} limited by an unfinished run (status {r.status}, last "
+                f"meta-test at {_fmt_steps(budgets[env])}): {r.path}"
+            )
+    return budgets
+
+
+def _scores(
+    runs: Sequence[Run],
+    metric: str,
+    budgets: dict[str, int],
+    keys: dict[Path, str],
+    notes: list[str],
+) -> pd.DataFrame:
+    """One row per run that reached its env's budget: env, column, seed, value, env_steps,
+    run, config."""
+    records = []
+    for r in runs:
+        if r.status != "finished":
+            notes.append(f"run not finished (status {r.status}): {r.path}")
+        rows = r.meta_tests(metric)
+        budget = budgets[r.env]
+        if rows["env_steps"].iloc[-1] < budget:
+            notes.append(
+                f"did not reach {_fmt_steps(budget)} env steps "
+                f"(last meta-test at {_fmt_steps(rows['env_steps'].iloc[-1])}): {r.path}"
+            )
+            continue
+        rows = rows[rows["env_steps"] <= budget]
+        if rows.empty:
+            notes.append(f"no meta-test at <= {_fmt_steps(budget)} env steps: {r.path}")
+            continue
+        records.append(
+            {
+                "env": r.env,
+                "column": keys[r.path],
+                "seed": r.seed,
+                "value": float(rows["value"].iloc[-1]),
+                "env_steps": int(rows["env_steps"].iloc[-1]),
+                "run": str(r.path),
+                "config": r.config,
+            }
+        )
+    columns = ["env", "column", "seed", "value", "env_steps", "run", "config"]
+    return pd.DataFrame(records, columns=columns)
+
+
+def _cells(
+    scores: pd.DataFrame, labels: dict[str, str], notes: list[str]
+) -> dict[tuple[str, str], Cell]:
+    """Mean and bootstrap interval per (env, column); pooled configs that differ are noted."""
+    cells: dict[tuple[str, str], Cell] = {}
+    for (env, key), group in scores.groupby(["env", "column"], sort=False):
+        lo, hi = bootstrap_ci(group["value"])
+        cells[env, key] = Cell(float(group["value"].mean()), lo, hi, len(group))
+        configs = list(group["config"])
+        diff = sorted({d for c in configs[1:] for d in _config_diff(configs[0], c)} - {"seed"})
+        if diff:
+            notes.append(
+                f"{labels[key]} on {env} pools runs whose configs differ in: {', '.join(diff)}"
+            )
+    for env, group_steps in scores.groupby("env")["env_steps"]:
+        lo_s, hi_s = group_steps.min(), group_steps.max()
+        if lo_s != hi_s:  # runs evaluated at different steps: say which ones were used
+            notes.append(
+                f"meta-tests used on {env} lie at {_fmt_steps(lo_s)}-{_fmt_steps(hi_s)} env steps"
+            )
+    return cells
+
+
+def _mark_best_and_count(table: ComparisonTable) -> None:
+    """Marks the best mean per row; notes best counts, win counts, missing and partial
+    cells."""
+    cells, keys, labels, notes = table.cells, table.columns, table.labels, table.notes
+    for env in table.envs:
+        present = [cells[env, k] for k in keys if (env, k) in cells]
+        if len(present) >= 2:
+            top = max(c.mean for c in present)
+            for c in present:
+                c.best = c.mean == top
+    contested = [e for e in table.envs if sum((e, k) in cells for k in keys) >= 2]
+    if contested and len(keys) > 2:
+        counts = table.best_counts()
+        notes.append(
+            "best (or tied best) mean: "
+            + ", ".join(f"{labels[k]} {counts[k]}" for k in keys)
+            + f" of {len(contested)} envs"
+        )
+    if table.by == "similarity":
+        notes += table.win_lines()
+    else:
+        cocoa_cols = {k for k in keys if k.partition(":")[0] == "cocoa"}
+        pairs = [  # CoCOA first, as the thesis counts it
+            (b, a) if b in cocoa_cols and a not in cocoa_cols else (a, b)
+            for i, a in enumerate(keys)
+            for b in keys[i + 1 :]
+            if a in cocoa_cols or b in cocoa_cols
+        ]
+        notes += table.win_lines(pairs)
+    missing = [f"{labels[k]} on {e}" for e in table.envs for k in keys if (e, k) not in cells]
+    if missing:
+        notes.append(f"missing: {', '.join(missing)}")
+    partial = [
+        f"{labels[k]} on {e} ({cells[e, k].n}/{table.n_expected})"
+        for e in table.envs
+        for k in keys
+        if (e, k) in cells and cells[e, k].n < table.n_expected
+    ]
+    if partial:
+        notes.append(f"fewer seeds: {', '.join(partial)}")
+
+
 def build_table(
     runs: Sequence[Run],
     metric: str = "return",
@@ -538,162 +706,19 @@ def build_table(
     metric_column(metric)
     if by not in ("algo", "similarity"):
         raise ValueError(f"unknown table grouping {by!r}; choose algo or similarity")
+    budget_notes: list[str] = []
     notes: list[str] = []
-    runs = list(runs)
-    if by == "similarity":
-        without = [r for r in runs if r.similarity is None]
-        runs = [r for r in runs if r.similarity is not None]
-        if without:
-            notes.append(
-                f"ignored {len(without)} run(s) without a similarity "
-                f"({', '.join(sorted({r.algo for r in without}))})"
-            )
-    no_metric = sorted({r.env for r in runs if not r.has_metric(metric)})
-    if no_metric:
-        notes.append(f"no {METRIC_LABELS[metric]} recorded for: {', '.join(no_metric)}")
-        runs = [r for r in runs if r.has_metric(metric)]
-    if not runs:
-        raise ValueError(f"no runs with {METRIC_LABELS[metric]} to tabulate")
-
-    empty = [r for r in runs if r.reached(metric) is None]
-    for r in empty:
-        notes.append(f"no meta-test yet (status {r.status}): {r.path}")
-    runs = [r for r in runs if r.reached(metric) is not None]
-    if not runs:
-        raise ValueError("no run has a meta-test yet")
-
+    runs = _usable(runs, by, metric, notes)
     runs, split = _deduplicate(runs, by, metric, notes)
-
-    if budget is not None and budget < 0:
-        raise ValueError(f"--at-steps must be >= 0, got {budget}")
-    budgets: dict[str, int] = {}
-    limiting: dict[str, Run] = {}
-    for r in sorted(runs, key=lambda r: str(r.path)):
-        if budget is not None:
-            budgets[r.env] = budget
-        elif r.env not in budgets or r.reached(metric) < budgets[r.env]:
-            budgets[r.env], limiting[r.env] = int(r.reached(metric)), r
-    rule = "each run contributes its last meta-test at <= the budget"
-    if budget is not None:
-        notes.insert(
-            0,
-            f"budget: {_fmt_steps(budget)} env steps; {rule}; runs that stopped earlier "
-            "are left out",
-        )
-    else:
-        by_value: dict[int, list[str]] = {}
-        for env, b in sorted(budgets.items()):
-            by_value.setdefault(b, []).append(env)
-        ordered = sorted(by_value.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-        text = f"budget: {_fmt_steps(ordered[0][0])} env steps"
-        if len(ordered) > 1:
-            text += f" on {', '.join(ordered[0][1])}; " + "; ".join(
-                f"{_fmt_steps(b)} on {', '.join(e)}" for b, e in ordered[1:]
-            )
-        notes.insert(0, f"{text} (per env, the largest every run of the env reached); {rule}")
-        for env, r in sorted(limiting.items()):
-            if r.status != "finished":
-                notes.insert(
-                    1,
-                    f"budget on {env} limited by an unfinished run (status {r.status}, last "
-                    f"meta-test at {_fmt_steps(budgets[env])}): {r.path}",
-                )
-
-    records = []
-    for r in runs:
-        key = column_key(r, by, split)
-        env = r.env
-        if r.status not in ("finished",):
-            notes.append(f"run not finished (status {r.status}): {r.path}")
-        rows = r.meta_tests(metric)
-        env_budget = budgets[env]
-        if rows["env_steps"].iloc[-1] < env_budget:
-            notes.append(
-                f"did not reach {_fmt_steps(env_budget)} env steps "
-                f"(last meta-test at {_fmt_steps(rows['env_steps'].iloc[-1])}): {r.path}"
-            )
-            continue
-        rows = rows[rows["env_steps"] <= env_budget]
-        if rows.empty:
-            notes.append(f"no meta-test at <= {_fmt_steps(env_budget)} env steps: {r.path}")
-            continue
-        records.append(
-            {
-                "env": env,
-                "column": key,
-                "seed": r.seed,
-                "value": float(rows["value"].iloc[-1]),
-                "env_steps": int(rows["env_steps"].iloc[-1]),
-                "run": str(r.path),
-                "config": r.config,
-            }
-        )
-    scores = pd.DataFrame(
-        records, columns=["env", "column", "seed", "value", "env_steps", "run", "config"]
-    )
+    budgets = _budgets(runs, metric, budget, budget_notes)
+    keys = {r.path: column_key(r, by, split) for r in runs}
+    scores = _scores(runs, metric, budgets, keys, notes)
 
     env_order = [normalise_env(e) for e in envs] if envs else sorted({r.env for r in runs})
     env_order += sorted(set(scores["env"]) - set(env_order))
-    col_keys = _order(set(scores["column"]) | {column_key(r, by, split) for r in runs}, by, columns)
+    col_keys = _order(set(keys.values()), by, columns)
     labels = {k: column_label(k, by) for k in col_keys}
-
-    cells: dict[tuple[str, str], Cell] = {}
-    for (env, key), group in scores.groupby(["env", "column"], sort=False):
-        lo, hi = bootstrap_ci(group["value"])
-        cells[env, key] = Cell(float(group["value"].mean()), lo, hi, len(group))
-        configs = list(group["config"])
-        diff = sorted({d for c in configs[1:] for d in _config_diff(configs[0], c)} - {"seed"})
-        if diff:
-            notes.append(
-                f"{labels[key]} on {env} pools runs whose configs differ in: {', '.join(diff)}"
-            )
-    n_expected = max((c.n for c in cells.values()), default=0)
-
-    for env in env_order:
-        present = [cells[env, k] for k in col_keys if (env, k) in cells]
-        if len(present) >= 2:
-            top = max(c.mean for c in present)
-            for c in present:
-                c.best = c.mean == top
-
-    contested = [e for e in env_order if sum((e, k) in cells for k in col_keys) >= 2]
-    if contested and len(col_keys) > 2:
-        counts = {k: sum(cells[e, k].best for e in contested if (e, k) in cells) for k in col_keys}
-        notes.append(
-            "best (or tied best) mean: "
-            + ", ".join(f"{labels[k]} {counts[k]}" for k in col_keys)
-            + f" of {len(contested)} envs"
-        )
-    table_wins = ComparisonTable(metric, budgets, by, env_order, col_keys, labels, cells, 0)
-    if by == "similarity":
-        notes += table_wins.win_lines()
-    else:
-        cocoa_cols = {k for k in col_keys if k.partition(":")[0] == "cocoa"}
-        pairs = [  # CoCOA first, as the thesis counts it
-            (b, a) if b in cocoa_cols and a not in cocoa_cols else (a, b)
-            for i, a in enumerate(col_keys)
-            for b in col_keys[i + 1 :]
-            if a in cocoa_cols or b in cocoa_cols
-        ]
-        notes += table_wins.win_lines(pairs)
-    missing = [f"{labels[k]} on {e}" for e in env_order for k in col_keys if (e, k) not in cells]
-    if missing:
-        notes.append(f"missing: {', '.join(missing)}")
-    partial = [
-        f"{labels[k]} on {e} ({cells[e, k].n}/{n_expected})"
-        for e in env_order
-        for k in col_keys
-        if (e, k) in cells and cells[e, k].n < n_expected
-    ]
-    if partial:
-        notes.append(f"fewer seeds: {', '.join(partial)}")
-    for env, group in scores.groupby("env"):
-        lo_s, hi_s = group["env_steps"].min(), group["env_steps"].max()
-        if lo_s != hi_s:  # runs evaluated at different steps: say which ones were used
-            notes.append(
-                f"meta-tests used on {env} lie at {_fmt_steps(lo_s)}-{_fmt_steps(hi_s)} env steps"
-            )
-
+    cells = _cells(scores, labels, notes)
     table = ComparisonTable(
         metric=metric,
         budgets=budgets,
@@ -702,10 +727,11 @@ def build_table(
         columns=col_keys,
         labels=labels,
         cells=cells,
-        n_expected=n_expected,
+        n_expected=max((c.n for c in cells.values()), default=0),
         scores=scores.drop(columns=["config"]),
-        notes=notes,
+        notes=budget_notes + notes,
     )
+    _mark_best_and_count(table)
     _add_aggregates(table)
     if reference is not None:
         _add_reference(table, reference)
