@@ -159,7 +159,6 @@ def meta_train(
         cfg, run_dir = _load_run(resume_dir)
         if steps is not None:
             cfg = replace(cfg, steps=steps)
-        click.echo(f"resuming {run_dir}", err=True)
         result = train(cfg, run_dir, resume=True, progress=not quiet)
     else:
         if not env:
@@ -184,6 +183,9 @@ def meta_train(
             err=True,
         )
         result = train(cfg, run_dir, progress=not quiet)
+    if result is None:
+        click.echo(f"nothing to do: {run_dir} already reached {cfg.steps:,} env steps")
+        return
     line = f"final meta-test return {result.mean_return:.2f}"
     if result.has_success:
         line += f", success {result.success_rate:.3f}"
@@ -265,7 +267,7 @@ def meta_test(run_dir, protocol, seed, as_json):
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: user errors become one line and a non-zero exit."""
-    from cocoa.trainer import TrainingDiverged
+    from cocoa.runs import TrainingDiverged
 
     try:
         cli.main(args=argv, prog_name="cocoa", standalone_mode=False)

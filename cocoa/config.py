@@ -52,7 +52,7 @@ def default_budget(family: TaskFamily, preset: str) -> tuple[int, int]:
     if family.kind == "metaworld":
         return (2_500_000, 50_000) if preset == "paper" else (2_500_000, 25_000)
     if family.kind == "point":
-        return (200_000, 10_000) if preset == "paper" else (30_000, 2_000)
+        return (200_000, 10_000) if preset == "paper" else (60_000, 4_000)
     return (5_000_000, 50_000) if preset == "paper" else (1_000_000, 20_000)
 
 

@@ -26,6 +26,10 @@ from typing import Any
 BASE_COLUMNS = ["iteration", "env_steps", "wall_time_s"]
 
 
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the run's last checkpoint is the last good state."""
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Writes ``data`` to ``path`` via a temporary file and a rename: readers never see a
     partial file."""

@@ -24,12 +24,8 @@ from cocoa.task_samplers import TaskSampler
 from .algorithms import get_algorithm
 from .config import RunConfig, to_dict
 from .evaluator import EvalProtocol, EvalResult, evaluate, get_protocol
-from .runs import ProgressWriter, atomic_write_bytes, write_json, write_status
+from .runs import ProgressWriter, TrainingDiverged, atomic_write_bytes, write_json, write_status
 from .types import MetaLearner
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite."""
 
 
 @dataclass
@@ -81,8 +77,11 @@ def _log(run_dir: Path, message: str) -> None:
         fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
 
 
-def train(cfg: RunConfig, run_dir: Path, resume: bool = False, progress: bool = True) -> EvalResult:
-    """Meta-trains ``cfg`` into ``run_dir``; returns the last meta-test result."""
+def train(
+    cfg: RunConfig, run_dir: Path, resume: bool = False, progress: bool = True
+) -> EvalResult | None:
+    """Meta-trains ``cfg`` into ``run_dir``; returns the last meta-test result, or None when
+    a resumed run had nothing left to do (its budget was already reached)."""
     run_dir = Path(run_dir)
     setup = build(cfg)
     learner, family = setup.learner, setup.family
@@ -185,5 +184,4 @@ def train(cfg: RunConfig, run_dir: Path, resume: bool = False, progress: bool = 
         bar.close()
     write_status(run_dir, "finished", env_steps=learner.env_steps, iteration=state["iteration"])
     _log(run_dir, f"finished at {learner.env_steps} env steps")
-    assert last is not None
     return last

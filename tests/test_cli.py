@@ -242,3 +242,10 @@ def test_envs_json_lists_families():
             "oracle_dim",
             "has_success",
         }
+
+
+def test_resuming_a_finished_run_does_nothing(reference_run):
+    before = (reference_run / "progress.csv").read_text()
+    proc = cocoa("meta-train", "--resume", str(reference_run), "--quiet", check=True)
+    assert "nothing to do" in proc.stdout
+    assert (reference_run / "progress.csv").read_text() == before
