@@ -15,6 +15,7 @@ import argparse
 import time
 
 import numpy as np
+
 from cocoa.envs import get_family
 
 DEFAULT_FAMILIES = ("reach", "push", "cheetah-vel", "ant-goal")

@@ -12,6 +12,7 @@ import gymnasium as gym
 import metaworld
 import numpy as np
 import pytest
+
 from cocoa.envs import Task, TaskEnv, get_family, list_families, make_task, resolve_name
 from cocoa.envs.locomotion import LOCOMOTION_FAMILIES, RandParamsMixin
 from cocoa.envs.metaworld_families import ML1_ENV_IDS, ML1Family, ml1_short_name

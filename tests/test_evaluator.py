@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from cocoa.envs import get_family
-from cocoa.task_samplers import get_sampler
 
+from cocoa.envs import get_family
 from cocoa.evaluator import evaluate, get_protocol
+from cocoa.task_samplers import get_sampler
 
 
 class GoalSeeker:

@@ -6,11 +6,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from cocoa.envs import get_family
-from cocoa.task_samplers import get_sampler
 
 from cocoa.algorithms import get_algorithm
+from cocoa.envs import get_family
 from cocoa.pearl import Pearl, preset
+from cocoa.task_samplers import get_sampler
 
 TINY = dict(
     net_size=16,

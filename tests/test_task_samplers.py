@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from cocoa.envs import get_family, list_families, make_task
 from cocoa.task_samplers import TaskSampler, get_sampler
 
