@@ -32,6 +32,9 @@ class RunConfig:
         protocol: evaluation protocol name (``thesis``, ``metaworld-v3``).
         device: ``cpu`` or ``cuda`` (resolved; never ``auto`` once written).
         eval_interval: env steps between meta-tests (and checkpoints).
+        threads: torch's intra-op CPU threads. 1 by default: the suite's networks are small,
+            and on a busy 2-core machine two threads per process were measured 10x slower
+            than one (the threads spin while they wait for each other).
         algo_config: the algorithm's frozen config.
     """
 
@@ -44,6 +47,7 @@ class RunConfig:
     protocol: str = "thesis"
     device: str = "cpu"
     eval_interval: int = 0
+    threads: int = 1
     algo_config: Any = field(default=None)
 
 
@@ -202,8 +206,8 @@ def make_run_config(
     )
     if overrides:
         cfg = apply_overrides(cfg, overrides)
-    if cfg.steps < 0 or cfg.eval_interval <= 0:
-        raise ValueError("steps must be >= 0 and eval_interval > 0")
+    if cfg.steps < 0 or cfg.eval_interval <= 0 or cfg.threads < 1:
+        raise ValueError("steps must be >= 0, eval_interval > 0 and threads >= 1")
     if cfg.algo != algo or cfg.env != family.name:
         raise ValueError("env and algo cannot be changed by a config file")
     get_protocol(cfg.protocol, family)

@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -216,6 +216,10 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} in the run, {b!r} now"]
 
 
+def _without(config: Any, key: str) -> Any:
+    return {k: v for k, v in config.items() if k != key} if isinstance(config, dict) else config
+
+
 def plan_run(run: SweepRun) -> str:
     """What a (re)launched sweep does with ``run``: ``skip``, ``diverged`` (skip and report),
     ``resume`` or ``fresh``. ``ValueError`` when the directory holds a run of another
@@ -223,7 +227,8 @@ def plan_run(run: SweepRun) -> str:
     config_path = run.run_dir / "config.json"
     if config_path.exists():
         existing = read_json(config_path)
-        diff = _diff(existing, run.config)
+        # threads only say how a run executes (set per executor), not what it computes
+        diff = _diff(_without(existing, "threads"), _without(run.config, "threads"))
         if diff:
             more = f" (+{len(diff) - 2} more)" if len(diff) > 2 else ""
             raise ValueError(
@@ -274,17 +279,15 @@ def execute_run(job: dict[str, Any], train_fn: TrainFn | None = None) -> dict[st
     run_dir = Path(job["run_dir"])
     result: dict[str, Any] = {"run_dir": str(run_dir), "action": job["action"]}
     try:
-        import torch
-
         from cocoa.algorithms import get_algorithm
         from cocoa.config import from_dict
 
-        if job.get("threads"):
-            torch.set_num_threads(int(job["threads"]))
         if train_fn is None:
             from cocoa.trainer import train as train_fn
         config = job["config"]
         cfg = from_dict(config, get_algorithm(config["algo"]).config_cls)
+        if job.get("threads"):
+            cfg = replace(cfg, threads=int(job["threads"]))
         if job["action"] == FRESH and run_dir.exists():
             shutil.rmtree(run_dir)
         last = train_fn(cfg, run_dir, resume=job["action"] == RESUME, progress=False)

@@ -40,6 +40,7 @@ class Setup:
 
 def build(cfg: RunConfig) -> Setup:
     """Builds family, tasks, protocol and learner for ``cfg``."""
+    torch.set_num_threads(cfg.threads)
     family = get_family(cfg.env)
     sampler = TaskSampler(family, cfg.task_seed)
     protocol = get_protocol(cfg.protocol, family)
