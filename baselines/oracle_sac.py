@@ -1,0 +1,335 @@
+"""Oracle-SAC (thesis §5.1): SAC whose policy and critics see the task's oracle features.
+
+Instead of inferring the task, π(a | s, o) and Q(s, o, a) receive o = ``task.oracle`` (goal,
+velocity, direction or dynamics parameters): an empirical upper bound for context-based
+actor-critic meta-RL. The SAC is the modern one (Haarnoja et al., 2018b):
+
+    y        = r + γ (1 − d) ( min_j Q'_j(s', o, a') − α log π(a' | s', o) ),  a' ~ π(· | s', o)
+    L_Q      = Σ_j E[ (Q_j(s, o, a) − y)² ]                  twin critics, Polyak targets Q'_j
+    L_π      = E[ α log π(ã | s, o) − min_j Q_j(s, o, ã) ],  ã ~ π(· | s, o) reparameterised
+    L_α      = −E[ log α · (log π(ã | s, o) + H̄) ],          H̄ = −act_dim by default
+
+Data: one replay buffer per training task (``MultiTaskReplayBuffer``). The first iteration
+fills every task's buffer with ``initial_steps``; each iteration then collects
+``steps_per_task`` on ``num_tasks_sample`` random training tasks and takes
+``num_train_steps`` gradient steps, each on ``batch_size`` transitions of each of
+``meta_batch`` tasks, as one ``(task, batch, ·)`` tensor (no loop over tasks).
+
+At meta-test the policy needs the task: ``exploration_policy(task)`` conditions on its oracle
+features and samples actions; ``adapt`` returns the same oracle-conditioned policy with mean
+actions (nothing to adapt).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from cocoa.algorithms import AlgorithmSpec
+from cocoa.buffers import MultiTaskReplayBuffer, TransitionBatch
+from cocoa.envs import Task, TaskFamily
+from cocoa.nets import TanhGaussianPolicy, mlp, soft_update
+from cocoa.types import Episode, Policy, Transition
+
+from .common import collect, meta_test_generator, rng_state, seeded, set_rng_state
+
+
+@dataclass(frozen=True)
+class OracleSacConfig:
+    """Hyperparameters of oracle-SAC (defaults: SAC's paper; PEARL's data schedule)."""
+
+    hidden: tuple[int, ...] = (256, 256)  # policy and each critic
+    lr: float = 3e-4  # policy, critics and temperature
+    gamma: float = 0.99
+    tau: float = 0.005  # Polyak rate of the target critics
+    batch_size: int = 256  # transitions per task in a gradient step
+    meta_batch: int = 16  # tasks per gradient step
+    target_entropy: float | None = None  # H̄; None: −act_dim
+    initial_steps: int = 2000  # per training task, before the first update
+    num_tasks_sample: int = 5  # tasks that collect data each iteration
+    steps_per_task: int = 1000  # steps collected on each of them
+    num_train_steps: int = 2000  # gradient steps per iteration
+    buffer_capacity: int = 1_000_000  # transitions per task
+
+
+def preset(family: TaskFamily, name: str) -> OracleSacConfig:
+    """``paper``: SAC's settings with PEARL's per-family data schedule (garage's PEARL on
+    Metaworld ML1); ``quick``: small nets and batches that learn on a CPU."""
+    if name == "paper":
+        if family.kind == "metaworld":  # garage pearl_metaworld_ml1_*: 15 tasks × 1500 steps
+            return OracleSacConfig(
+                meta_batch=16, initial_steps=4000, num_tasks_sample=15,
+                steps_per_task=1500, num_train_steps=4000,
+            )  # fmt: skip
+        if family.kind == "point":  # PEARL's point-robot config
+            return OracleSacConfig(
+                meta_batch=16, initial_steps=200, num_tasks_sample=5,
+                steps_per_task=400, num_train_steps=1000,
+            )  # fmt: skip
+        return OracleSacConfig(  # PEARL's cheetah-vel config (its other MuJoCo ones are close)
+            meta_batch=16, initial_steps=2000, num_tasks_sample=5,
+            steps_per_task=1000, num_train_steps=2000,
+        )  # fmt: skip
+    if name == "quick":
+        if family.kind == "point":
+            return OracleSacConfig(
+                hidden=(64, 64), batch_size=64, meta_batch=8, initial_steps=100,
+                num_tasks_sample=5, steps_per_task=100, num_train_steps=100,
+            )  # fmt: skip
+        return OracleSacConfig(
+            hidden=(128, 128), batch_size=128, meta_batch=8, initial_steps=1000,
+            num_tasks_sample=5, steps_per_task=1000, num_train_steps=500,
+        )  # fmt: skip
+    raise ValueError(f"unknown preset {name!r}")
+
+
+class TwinQ(nn.Module):
+    """Q_1(x, a) and Q_2(x, a): ``(..., in)``, ``(..., act)`` → two ``(..., 1)``."""
+
+    def __init__(self, in_dim: int, act_dim: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.q1 = mlp(in_dim + act_dim, 1, hidden)
+        self.q2 = mlp(in_dim + act_dim, 1, hidden)
+
+    def forward(self, x: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xa = torch.cat([x, a], dim=-1)
+        return self.q1(xa), self.q2(xa)
+
+
+def sac_target(
+    rewards: torch.Tensor,
+    terminals: torch.Tensor,
+    next_x: torch.Tensor,
+    policy: TanhGaussianPolicy,
+    target_q: TwinQ,
+    alpha: torch.Tensor,
+    gamma: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """y = r + γ (1 − d)(min_j Q'_j(x', a') − α log π(a' | x')), a' ~ π(· | x'): ``(..., 1)``."""
+    with torch.no_grad():  # y is a fixed regression target for the critics
+        nxt = policy(next_x, generator=generator)
+        q1, q2 = target_q(next_x, nxt.action)
+        soft_value = torch.min(q1, q2) - alpha * nxt.log_pi
+        return rewards + gamma * (1.0 - terminals) * soft_value
+
+
+class OracleActor:
+    """π(a | s, o) for one task's oracle features o: the ``Policy`` protocol."""
+
+    def __init__(
+        self,
+        policy: TanhGaussianPolicy,
+        oracle: np.ndarray,
+        generator: torch.Generator,
+        deterministic: bool,
+    ):
+        self.policy, self.generator, self.deterministic = policy, generator, deterministic
+        self.device = next(policy.parameters()).device
+        self.oracle = torch.as_tensor(oracle, dtype=torch.float32, device=self.device)
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        with torch.no_grad():  # acting only: no graph
+            obs = torch.as_tensor(observation, dtype=torch.float32, device=self.device)
+            x = torch.cat([obs, self.oracle])
+            sample = self.policy(x, deterministic=self.deterministic, generator=self.generator)
+        return sample.action.cpu().numpy()
+
+    def observe(self, transition: Transition) -> None:
+        pass
+
+
+class OracleSac:
+    """Oracle-SAC as a ``MetaLearner``."""
+
+    metric_names = (
+        "train_return",
+        "q_loss",
+        "policy_loss",
+        "alpha",
+        "alpha_loss",
+        "entropy",
+        "q_mean",
+    )
+
+    def __init__(
+        self,
+        cfg: OracleSacConfig,
+        family: TaskFamily,
+        train_tasks: list[Task],
+        device: torch.device,
+        seed: int,
+    ):
+        self.cfg, self.family, self.train_tasks = cfg, family, list(train_tasks)
+        self.device = dev = torch.device(device)
+        obs_dim, act_dim = family.obs_dim, family.action_dim
+        in_dim = obs_dim + family.oracle_dim
+        with seeded(seed):
+            self.policy = TanhGaussianPolicy(in_dim, act_dim, cfg.hidden).to(dev)
+            self.q = TwinQ(in_dim, act_dim, cfg.hidden).to(dev)
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.log_alpha = torch.zeros(1, device=dev, requires_grad=True)
+        self.target_entropy = (
+            -float(act_dim) if cfg.target_entropy is None else float(cfg.target_entropy)
+        )
+        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
+        self.q_opt = torch.optim.Adam(self.q.parameters(), lr=cfg.lr)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
+        oracles = np.stack([t.oracle for t in self.train_tasks])
+        self.oracles = torch.as_tensor(oracles, dtype=torch.float32, device=dev)  # (n, o)
+        self.buffer = MultiTaskReplayBuffer(len(self.train_tasks), cfg.buffer_capacity,
+                                            obs_dim, act_dim)  # fmt: skip
+        self.rng = np.random.default_rng(seed)
+        self.gen = torch.Generator(device=dev).manual_seed(seed)
+        self.seed = seed
+        self.env = family.make_env(self.train_tasks[0])
+        self.env_steps = 0
+        self.initialized = False
+
+    # ------------------------------------------------------------------------ data
+
+    def _collect(self, task_index: int, n_steps: int) -> list[Episode]:
+        """Whole episodes on one training task until ``n_steps`` steps; into its buffer."""
+        n_episodes = max(1, math.ceil(n_steps / self.env.horizon))
+        actor = OracleActor(self.policy, self.train_tasks[task_index].oracle, self.gen, False)
+        episodes = collect(self.env, self.train_tasks[task_index], actor, n_episodes, self.rng)
+        for e in episodes:
+            self.buffer.add_episode(task_index, e)
+            self.env_steps += len(e)
+        return episodes
+
+    def _batch(self, tasks: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """(x, a, r, x', d) for ``tasks``, x = [s, o]: ``(task, batch, ·)`` tensors."""
+        b: TransitionBatch = self.buffer.sample(tasks, self.cfg.batch_size, self.rng)
+        as_t = lambda z: torch.as_tensor(z, device=self.device)  # noqa: E731
+        oracle = self.oracles[torch.as_tensor(tasks, device=self.device)]  # (task, o)
+        oracle = oracle[:, None, :].expand(-1, self.cfg.batch_size, -1)  # (task, batch, o)
+        x = torch.cat([as_t(b.observations), oracle], dim=-1)
+        next_x = torch.cat([as_t(b.next_observations), oracle], dim=-1)
+        return x, as_t(b.actions), as_t(b.rewards), next_x, as_t(b.terminals)
+
+    # ---------------------------------------------------------------------- update
+
+    def update(self, tasks: np.ndarray) -> dict[str, torch.Tensor]:
+        """One SAC gradient step on a ``(task, batch, ·)`` batch of ``tasks``."""
+        cfg = self.cfg
+        x, a, r, next_x, d = self._batch(tasks)  # (task, batch, ·)
+        # detach: α is a constant in the critic and actor losses (it has its own loss)
+        alpha = self.log_alpha.exp().detach()
+
+        y = sac_target(r, d, next_x, self.policy, self.q_target, alpha, cfg.gamma, self.gen)
+        q1, q2 = self.q(x, a)  # (task, batch, 1)
+        q_loss = F.mse_loss(q1, y) + F.mse_loss(q2, y)
+        self.q_opt.zero_grad()
+        q_loss.backward()
+        self.q_opt.step()
+
+        pi = self.policy(x, generator=self.gen)  # ã, reparameterised
+        q1_pi, q2_pi = self.q(x, pi.action)
+        policy_loss = (alpha * pi.log_pi - torch.min(q1_pi, q2_pi)).mean()
+        self.policy_opt.zero_grad()
+        policy_loss.backward()
+        self.policy_opt.step()
+
+        # detach: the temperature loss moves α only, not the policy
+        alpha_loss = -(self.log_alpha * (pi.log_pi.detach() + self.target_entropy)).mean()
+        self.alpha_opt.zero_grad()
+        alpha_loss.backward()
+        self.alpha_opt.step()
+
+        soft_update(self.q_target, self.q, cfg.tau)
+        return {
+            "q_loss": q_loss.detach(),
+            "policy_loss": policy_loss.detach(),
+            "alpha": alpha,
+            "alpha_loss": alpha_loss.detach(),
+            "entropy": -pi.log_pi.detach().mean(),
+            "q_mean": q1.detach().mean(),
+        }
+
+    def train_iteration(self) -> dict[str, float]:
+        cfg, n = self.cfg, len(self.train_tasks)
+        if not self.initialized:
+            for i in range(n):
+                self._collect(i, cfg.initial_steps)
+            self.initialized = True
+        episodes = []
+        for i in self.rng.choice(n, size=min(cfg.num_tasks_sample, n), replace=False):
+            episodes += self._collect(int(i), cfg.steps_per_task)
+        totals: dict[str, torch.Tensor] = {}
+        for _ in range(cfg.num_train_steps):
+            tasks = self.rng.choice(n, size=cfg.meta_batch, replace=cfg.meta_batch > n)
+            for k, v in self.update(tasks).items():
+                totals[k] = totals.get(k, 0.0) + v
+        metrics = {k: float(v) / max(cfg.num_train_steps, 1) for k, v in totals.items()}
+        return {"train_return": float(np.mean([e.rewards.sum() for e in episodes]))} | metrics
+
+    # ----------------------------------------------------------------------- meta-test
+
+    def exploration_policy(self, task: Task | None = None) -> Policy:
+        """π(a | s, o) with o = ``task.oracle``, sampling actions."""
+        if task is None:
+            raise ValueError("oracle-sac conditions on the task: call exploration_policy(task)")
+        gen = meta_test_generator(self.seed, self.env_steps, task, self.device)
+        return OracleActor(self.policy, task.oracle, gen, deterministic=False)
+
+    def adapt(self, policy: Policy, episodes: list[Episode]) -> Policy:
+        """The same oracle-conditioned policy with mean actions (there is nothing to infer)."""
+        assert isinstance(policy, OracleActor)
+        policy.deterministic = True
+        return policy
+
+    # --------------------------------------------------------------------- checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.state_dict(),
+            "q": self.q.state_dict(),
+            "q_target": self.q_target.state_dict(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "policy_opt": self.policy_opt.state_dict(),
+            "q_opt": self.q_opt.state_dict(),
+            "alpha_opt": self.alpha_opt.state_dict(),
+            "buffer": self.buffer.state_dict(),
+            "env_steps": self.env_steps,
+            "initialized": self.initialized,
+            **rng_state(self.rng, gen=self.gen),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.q.load_state_dict(state["q"])
+        self.q_target.load_state_dict(state["q_target"])
+        with torch.no_grad():  # restoring a value, not a differentiable op
+            self.log_alpha.copy_(state["log_alpha"])
+        self.policy_opt.load_state_dict(state["policy_opt"])
+        self.q_opt.load_state_dict(state["q_opt"])
+        self.alpha_opt.load_state_dict(state["alpha_opt"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.env_steps = int(state["env_steps"])
+        self.initialized = bool(state["initialized"])
+        set_rng_state(state, self.rng, gen=self.gen)
+
+
+def build(
+    cfg: OracleSacConfig,
+    family: TaskFamily,
+    train_tasks: list[Task],
+    device: torch.device,
+    seed: int,
+) -> OracleSac:
+    """The oracle-SAC learner for ``family``'s training tasks."""
+    return OracleSac(cfg, family, train_tasks, device, seed)
+
+
+SPEC = AlgorithmSpec("oracle-sac", OracleSacConfig, preset, build)
