@@ -27,15 +27,6 @@ from cocoa.task_samplers import TaskSampler
 from cocoa.trainer import train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: intra-op threads only add synchronisation (and stall on a busy CPU)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def meta_test_return(learner, family, tasks) -> float:
     return evaluate(learner, family, tasks, get_protocol("thesis", family)).mean_return
 

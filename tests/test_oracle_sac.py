@@ -11,27 +11,6 @@ import pytest
 import torch
 
 from cocoa.baselines import oracle_sac as S
-from cocoa.envs import get_family
-from cocoa.task_samplers import TaskSampler
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: intra-op threads only add synchronisation (and stall on a busy CPU)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def family():
-    return get_family("point-robot")
-
-
-@pytest.fixture(scope="module")
-def tasks(family):
-    return TaskSampler(family, 0).train_tasks()
 
 
 def learner(family, tasks, seed=0) -> S.OracleSac:

@@ -1,0 +1,28 @@
+"""Fixtures shared by the test files."""
+
+import pytest
+import torch
+
+from cocoa.envs import get_family
+from cocoa.task_samplers import TaskSampler
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks: intra-op threads only add synchronisation (and stall on a busy CPU)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def family():
+    """The point robot, the suite's own small test bed."""
+    return get_family("point-robot")
+
+
+@pytest.fixture(scope="module")
+def tasks(family):
+    """Its training tasks for task seed 0."""
+    return TaskSampler(family, 0).train_tasks()
