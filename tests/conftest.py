@@ -1,5 +1,7 @@
 """Fixtures shared by the test files."""
 
+import io
+
 import pytest
 import torch
 
@@ -26,3 +28,17 @@ def family():
 def tasks(family):
     """Its training tasks for task seed 0."""
     return TaskSampler(family, 0).train_tasks()
+
+
+@pytest.fixture
+def checkpoint_round_trip():
+    """``state -> state`` through ``torch.save``/``torch.load``, as a checkpoint makes it (so no
+    tensor is shared with the learner it came from)."""
+
+    def round_trip(state: dict) -> dict:
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        buf.seek(0)
+        return torch.load(buf, weights_only=False)
+
+    return round_trip

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 
 import numpy as np
 import pytest
@@ -149,19 +148,11 @@ def test_linear_baseline_fits_a_linear_target_exactly():
     assert LinearFeatureBaseline().predict(episodes[0]).shape == (15,)
 
 
-def saved_and_loaded(state: dict) -> dict:
-    """``state`` after a round trip through ``torch.save``, as a checkpoint makes it."""
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    buf.seek(0)
-    return torch.load(buf, weights_only=False)
-
-
-def test_resume_continues_identically(family, tasks):
+def test_resume_continues_identically(family, tasks, checkpoint_round_trip):
     a = learner(family, tasks, seed=3)
     a.train_iteration()
     b = learner(family, tasks, seed=99)
-    b.load_state_dict(saved_and_loaded(a.state_dict()))
+    b.load_state_dict(checkpoint_round_trip(a.state_dict()))
     assert a.train_iteration() == b.train_iteration()
     for (k, va), vb in zip(a.policy.state_dict().items(), b.policy.state_dict().values()):
         assert torch.equal(va, vb), k

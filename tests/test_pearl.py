@@ -1,6 +1,5 @@
 """PEARL/CoCOA update: gradient routing, EMA key encoder, batched shapes, presets."""
 
-import io
 from dataclasses import replace
 
 import numpy as np
@@ -128,15 +127,13 @@ def test_explore_adapt_policies_act_in_bounds(trained_agent):
     assert len(ep) == 20 and np.all(np.abs(ep.actions) <= 1)
 
 
-def test_state_dict_round_trip_reproduces_next_iteration():
+def test_state_dict_round_trip_reproduces_next_iteration(checkpoint_round_trip):
     a = make_agent(seed=3)
     a.train_iteration()
-    buf = io.BytesIO()
-    torch.save(a.state_dict(), buf)  # as a checkpoint does: no tensor is shared with ``a``
+    state = checkpoint_round_trip(a.state_dict())
     m1 = a.train_iteration()
     b = make_agent(seed=99)
-    buf.seek(0)
-    b.load_state_dict(torch.load(buf, weights_only=False))
+    b.load_state_dict(state)
     m2 = b.train_iteration()
     assert m1 == m2
     for p, q in zip(a.policy.parameters(), b.policy.parameters()):
