@@ -69,6 +69,15 @@ def envs(as_json: bool, show: str | None) -> None:
         )
 
 
+@cli.command()
+def similarities() -> None:
+    """List the registered CoCOA similarity measures (values for --similarity)."""
+    from cocoa.contrastive import SIMILARITIES
+
+    for name in SIMILARITIES:
+        click.echo(name + ("  (default)" if name == "bhattacharyya" else ""))
+
+
 # ------------------------------------------------------------------------------ meta-train
 
 

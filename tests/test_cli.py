@@ -249,3 +249,11 @@ def test_resuming_a_finished_run_does_nothing(reference_run):
     proc = cocoa("meta-train", "--resume", str(reference_run), "--quiet", check=True)
     assert "nothing to do" in proc.stdout
     assert (reference_run / "progress.csv").read_text() == before
+
+
+def test_similarities_lists_the_registry():
+    names = cocoa("similarities", check=True).stdout.split("\n")
+    assert names[0] == "bhattacharyya  (default)"
+    assert {"bilinear", "cosine", "neg-euclidean", "bhattacharyya-full"} <= {
+        n.strip() for n in names
+    }
