@@ -1,52 +1,21 @@
-"""What the three baselines share: seeded construction, data collection, advantages and RNG state.
+"""What the baselines share: advantages, a linear value baseline and Gaussian log-likelihoods.
 
-* ``seeded(seed)``: networks built inside get reproducible initial weights; the global torch RNG
-  is restored afterwards (nothing here touches a global random number generator).
-* ``collect(env, task, policy, n, rng)``: ``n`` episodes of one policy on one task, the env's
-  reset noise seeded from the learner's generator.
 * ``discount_cumsum`` and ``gae`` along the time axis of ``(..., T)`` arrays.
 * ``gaussian_log_prob``: log N(a; μ, diag σ²) of the Gaussian policies (MAML's and RL²'s).
 * ``LinearFeatureBaseline``: garage's state-value regression on hand-made features, refitted
   by regularised least squares on each batch (MAML's baseline).
-* ``rng_state`` / ``set_rng_state``: numpy and torch generators in a checkpoint.
-* ``meta_test_generator``: the sampling stream of one meta-test exploration policy.
+
+Seeding and collection helpers that every algorithm uses live in ``cocoa.seeding`` and
+``cocoa.rollout``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import math
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-
-from cocoa.envs import Task, TaskEnv
-from cocoa.rollout import rollout
-from cocoa.types import Episode, Policy
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seeds torch's CPU generator for the block (network initialisation), then restores it."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def collect(
-    env: TaskEnv, task: Task, policy: Policy, n_episodes: int, rng: np.random.Generator
-) -> list[Episode]:
-    """``n_episodes`` consecutive episodes of ``policy`` on ``task``.
-
-    The env's reset noise is seeded from ``rng`` first, so a resumed run (whose ``rng`` state
-    came from a checkpoint) sees the same initial states as an uninterrupted one.
-    """
-    env.set_task(task)
-    env.reset(seed=int(rng.integers(2**31 - 1)))
-    return [rollout(env, policy) for _ in range(n_episodes)]
 
 
 def discount_cumsum(x: np.ndarray, gamma: float) -> np.ndarray:
@@ -125,31 +94,3 @@ def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, a: torch.Tensor
     """log N(a; μ, diag σ²) summed over the action dimension: ``(...)``."""
     z = (a - mean) * torch.exp(-log_std)
     return (-0.5 * z**2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-
-
-def rng_state(rng: np.random.Generator, **generators: torch.Generator) -> dict[str, Any]:
-    """The states of a numpy generator and named torch generators, for a checkpoint."""
-    return {"rng": rng.bit_generator.state} | {k: g.get_state() for k, g in generators.items()}
-
-
-def set_rng_state(
-    state: dict[str, Any], rng: np.random.Generator, **generators: torch.Generator
-) -> None:
-    """Restores what ``rng_state`` returned."""
-    rng.bit_generator.state = state["rng"]
-    for name, g in generators.items():
-        g.set_state(state[name])
-
-
-def meta_test_generator(
-    seed: int, env_steps: int, task: Task | None, device: torch.device
-) -> torch.Generator:
-    """A torch generator seeded by (run seed, env steps, task) for a meta-test policy.
-
-    A meta-test is then a function of the weights alone: reproducible from a checkpoint and
-    independent of how often, or in which order, tasks were evaluated before; and evaluating
-    never shifts the training streams.
-    """
-    key = f"{seed}/{env_steps}/{task.split if task else ''}/{task.index if task else -1}"
-    digest = hashlib.sha256(key.encode()).digest()
-    return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)

@@ -45,19 +45,11 @@ from torch.func import functional_call
 from cocoa.algorithms import AlgorithmSpec
 from cocoa.envs import Task, TaskFamily
 from cocoa.nets import mlp
+from cocoa.rollout import collect
+from cocoa.seeding import meta_test_generator, rng_state, seeded, set_rng_state
 from cocoa.types import Episode, Policy, Transition
 
-from .common import (
-    LinearFeatureBaseline,
-    collect,
-    discount_cumsum,
-    gae,
-    gaussian_log_prob,
-    meta_test_generator,
-    rng_state,
-    seeded,
-    set_rng_state,
-)
+from .common import LinearFeatureBaseline, discount_cumsum, gae, gaussian_log_prob
 
 Params = dict[str, torch.Tensor]
 

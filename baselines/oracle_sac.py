@@ -36,9 +36,9 @@ from cocoa.algorithms import AlgorithmSpec
 from cocoa.buffers import MultiTaskReplayBuffer, TransitionBatch
 from cocoa.envs import Task, TaskFamily
 from cocoa.nets import TanhGaussianPolicy, mlp, soft_update
+from cocoa.rollout import collect
+from cocoa.seeding import meta_test_generator, rng_state, seeded, set_rng_state
 from cocoa.types import Episode, Policy, Transition
-
-from .common import collect, meta_test_generator, rng_state, seeded, set_rng_state
 
 
 @dataclass(frozen=True)

@@ -37,17 +37,11 @@ from torch import nn
 
 from cocoa.algorithms import AlgorithmSpec
 from cocoa.envs import Task, TaskFamily
+from cocoa.rollout import collect
+from cocoa.seeding import meta_test_generator, rng_state, seeded, set_rng_state
 from cocoa.types import Episode, Policy, Transition
 
-from .common import (
-    collect,
-    gae,
-    gaussian_log_prob,
-    meta_test_generator,
-    rng_state,
-    seeded,
-    set_rng_state,
-)
+from .common import gae, gaussian_log_prob
 
 
 @dataclass(frozen=True)

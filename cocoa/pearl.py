@@ -27,7 +27,6 @@ episode, then z ~ q(z | all context so far) for each next one).
 from __future__ import annotations
 
 import copy
-import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,7 +42,8 @@ from .buffers import MultiTaskReplayBuffer
 from .context import ContextEncoder, kl_to_standard_normal
 from .contrastive import ema_update, info_nce, make_similarity
 from .nets import TanhGaussianPolicy, mlp, soft_update
-from .rollout import rollout
+from .rollout import collect
+from .seeding import meta_test_generator, rng_state, seeded, set_rng_state
 from .types import Episode, Policy, Transition
 
 
@@ -231,8 +231,7 @@ class Pearl:
         L, hidden = cfg.latent_dim, [cfg.net_size] * cfg.n_layers
         self.contrastive = cfg.contrastive_weight > 0
 
-        with torch.random.fork_rng(devices=[]):  # seeded init; the global state is restored
-            torch.manual_seed(seed)
+        with seeded(seed):
             self.encoder = ContextEncoder(self.context_dim, L, cfg.encoder_hidden).to(device)
             self.policy = TanhGaussianPolicy(obs_dim + L, act_dim, hidden).to(device)
             self.qf1 = mlp(obs_dim + act_dim + L, 1, hidden).to(device)
@@ -294,7 +293,6 @@ class Pearl:
         """Whole episodes on one training task until ``n_steps`` steps were collected;
         returns the episodes' returns."""
         cfg = self.cfg
-        self.env.set_task(self.train_tasks[task_idx])
         collected, returns = 0, []
         while collected < n_steps:
             if posterior and self.enc_buffer.size(task_idx) > 0:
@@ -308,8 +306,7 @@ class Pearl:
             else:
                 z = self.prior_z(self.gen)
             policy = PearlPolicy(self, z, deterministic=False, generator=self.gen)
-            self.env.reset(seed=int(self.rng.integers(2**31)))
-            episode = rollout(self.env, policy)
+            (episode,) = collect(self.env, self.train_tasks[task_idx], policy, 1, self.rng)
             self.rl_buffer.add_episode(task_idx, episode)
             if add_to_enc:
                 self.enc_buffer.add_episode(task_idx, episode)
@@ -454,8 +451,7 @@ class Pearl:
         meta-test is a function of the weights alone: reproducible from a checkpoint and
         independent of how often, or in which order, tasks were evaluated before.
         """
-        key = (self.seed, self.env_steps, task.split if task else "", task.index if task else -1)
-        gen = torch.Generator(device=self.device).manual_seed(_stable_hash(key))
+        gen = meta_test_generator(self.seed, self.env_steps, task, self.device)
         return PearlPolicy(
             self, self.prior_z(gen), deterministic=True, generator=gen, posterior_sampling=True
         )
@@ -489,8 +485,7 @@ class Pearl:
             **{k: m.state_dict() for k, m in self._modules().items()},
             "rl_buffer": self.rl_buffer.state_dict(),
             "enc_buffer": self.enc_buffer.state_dict(),
-            "rng": self.rng.bit_generator.state,
-            "gen": self.gen.get_state(),
+            **rng_state(self.rng, gen=self.gen),
             "env_steps": self.env_steps,
             "iteration": self.iteration,
         }
@@ -500,14 +495,8 @@ class Pearl:
             m.load_state_dict(state[k])
         self.rl_buffer.load_state_dict(state["rl_buffer"])
         self.enc_buffer.load_state_dict(state["enc_buffer"])
-        self.rng.bit_generator.state = state["rng"]
-        self.gen.set_state(state["gen"])
+        set_rng_state(state, self.rng, gen=self.gen)
         self.env_steps, self.iteration = state["env_steps"], state["iteration"]
-
-
-def _stable_hash(key: tuple) -> int:
-    """A 63-bit seed from a tuple, the same in every process (unlike ``hash``)."""
-    return int.from_bytes(hashlib.blake2b(repr(key).encode(), digest_size=8).digest()) >> 1
 
 
 def _build(

@@ -1,10 +1,10 @@
-"""Running one policy for one episode; shared by data collection and the evaluator."""
+"""Running policies for whole episodes; shared by data collection and the evaluator."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from cocoa.envs import TaskEnv
+from cocoa.envs import Task, TaskEnv
 
 from .types import Episode, Policy, Transition
 
@@ -54,3 +54,16 @@ def rollout(env: TaskEnv, policy: Policy, max_steps: int | None = None) -> Episo
         terminals[:t],
         successes[:t],
     )
+
+
+def collect(
+    env: TaskEnv, task: Task, policy: Policy, n_episodes: int, rng: np.random.Generator
+) -> list[Episode]:
+    """``n_episodes`` consecutive episodes of ``policy`` on ``task``.
+
+    The env's reset noise is seeded from ``rng`` first, so a resumed run (whose ``rng`` state
+    came from a checkpoint) sees the same initial states as an uninterrupted one.
+    """
+    env.set_task(task)
+    env.reset(seed=int(rng.integers(2**31 - 1)))
+    return [rollout(env, policy) for _ in range(n_episodes)]

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from cocoa.baselines import maml_trpo as M
-from cocoa.baselines.common import LinearFeatureBaseline, collect
+from cocoa.baselines.common import LinearFeatureBaseline
+from cocoa.rollout import collect
 
 
 def tiny(family) -> M.MamlTrpoConfig:

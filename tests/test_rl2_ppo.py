@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from cocoa.baselines import rl2_ppo as R
-from cocoa.baselines.common import collect, discount_cumsum, gae
-from cocoa.rollout import rollout
+from cocoa.baselines.common import discount_cumsum, gae
+from cocoa.rollout import collect, rollout
 
 
 def learner(family, tasks, seed=0) -> R.Rl2Ppo:
