@@ -226,7 +226,7 @@ def _load_run(run_dir):
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def meta_test(run_dir, protocol, seed, as_json):
     """Evaluate a run's last checkpoint on its held-out test tasks."""
-    from cocoa.evaluator import evaluate, get_protocol
+    from cocoa.evaluator import evaluate
     from cocoa.trainer import build, load_checkpoint
 
     cfg, run_dir = _load_run(run_dir)
@@ -239,7 +239,7 @@ def meta_test(run_dir, protocol, seed, as_json):
         cfg = replace(cfg, device="cpu")
     setup = build(cfg)
     setup.learner.load_state_dict(ckpt["learner"])
-    proto = get_protocol(cfg.protocol, setup.family)
+    proto = setup.protocol
     result = evaluate(
         setup.learner,
         setup.family,

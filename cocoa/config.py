@@ -180,7 +180,6 @@ def make_run_config(
         preset = "paper" if dev.type == "cuda" else "quick"
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose auto, {', '.join(PRESETS)}")
-    get_protocol(protocol, family)  # validates the protocol for this family
     algo_config = spec.preset(family, preset)
     if similarity is not None:
         if getattr(algo_config, "contrastive_weight", 0) <= 0:  # PEARL has no contrastive term
@@ -210,5 +209,5 @@ def make_run_config(
         raise ValueError("steps must be >= 0, eval_interval > 0 and threads >= 1")
     if cfg.algo != algo or cfg.env != family.name:
         raise ValueError("env and algo cannot be changed by a config file")
-    get_protocol(cfg.protocol, family)
+    get_protocol(cfg.protocol, family)  # validates the (possibly overridden) protocol
     return cfg
