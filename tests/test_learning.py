@@ -2,9 +2,9 @@
 
 Measured (seed 0, 40k env steps, quick preset): the untrained agent's meta-test return is
 -16.29 (it barely moves, which on uniform goals in [-1, 1]² is what an agent that cannot
-infer the goal does best); at 40k steps PEARL reached -13.57 (+2.7) and CoCOA -14.27 (+2.0).
-The margin below is about 60% of the smaller improvement; the untrained agent's return varies
-by about 0.1 across seeds.
+infer the goal does best); at 40k steps PEARL reached -13.80 (+2.5) and CoCOA -13.17 (+3.1),
+each in about 2.5-3 minutes. The margin below is about half the smaller improvement; the
+untrained agent's return varies by about 0.1 across seeds.
 """
 
 import pandas as pd
