@@ -29,12 +29,15 @@ class AlgorithmSpec:
         config_cls: its frozen config dataclass.
         preset: ``(family, preset_name) -> config`` with the family's settings.
         build: ``(config, family, train_tasks, device, seed) -> MetaLearner``.
+        parallel_sampling: the learner has ``set_workers(n)``: it collects through a
+            ``cocoa.sampler.Sampler`` and can use ``n`` worker processes.
     """
 
     name: str
     config_cls: type
     preset: Callable[[TaskFamily, str], Any]
     build: Callable[[Any, TaskFamily, list[Task], torch.device, int], MetaLearner]
+    parallel_sampling: bool = False
 
 
 _REGISTRY: dict[str, AlgorithmSpec] = {}

@@ -143,6 +143,12 @@ def _nonnegative(ctx, param, value):
     metavar="RUN_DIR",
     help="Continue a killed run from its last checkpoint.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Sampler processes (cocoa, pearl) [default: 1, in process]; results do not depend on it.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def meta_train(
     env,
@@ -157,6 +163,7 @@ def meta_train(
     name,
     config_file,
     resume_dir,
+    workers,
     quiet,
 ):
     """Meta-train ALGO on ENV, meta-testing periodically; writes a run directory."""
@@ -168,6 +175,8 @@ def meta_train(
         cfg, run_dir = _load_run(resume_dir)
         if steps is not None:
             cfg = replace(cfg, steps=steps)
+        if workers is not None:
+            cfg = replace(cfg, workers=workers)
         result = train(cfg, run_dir, resume=True, progress=not quiet)
     else:
         if not env:
@@ -182,6 +191,7 @@ def meta_train(
             device=device,
             similarity=similarity,
             overrides=load_overrides(config_file) if config_file else None,
+            workers=workers or 1,
         )
         run_dir = run_dir_for(Path(out), cfg.env, cfg.algo, name or default_run_name(seed))
         if (run_dir / "config.json").exists():
@@ -269,6 +279,100 @@ def meta_test(run_dir, protocol, seed, as_json):
     if result.has_success:
         line += f", success rate {result.success_rate:.3f}"
     click.echo(line)
+
+
+# ----------------------------------------------------------------------------------- bench
+
+
+@cli.command("bench")
+@click.option("--env", "env", default="reach", show_default=True, help="Task family to measure.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Sampler processes to compare with one.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Updates on: auto = CPU, and CUDA too when there is one.",
+)
+@click.option(
+    "--preset",
+    "presets",
+    type=click.Choice(["quick", "paper"]),
+    multiple=True,
+    help="Presets of the update figures [default: both].",
+)
+@click.option(
+    "--algo",
+    "algos",
+    multiple=True,
+    help="Algorithms whose update is timed [default: all].",
+)
+@click.option(
+    "--only",
+    type=click.Choice(["env", "update"]),
+    default=None,
+    help="Measure only env sampling or only updates.",
+)
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--episodes",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Episodes per timed block of env sampling.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to write the JSON report [default: results/bench/ENV-<time>.json].",
+)
+def bench(env, workers, device, presets, algos, only, repeats, episodes, json_path):
+    """Measure env steps/s (bare, sampler, N workers) and gradient steps/s; print a table."""
+    import time
+
+    import torch
+
+    from cocoa.algorithms import get_algorithm, list_algorithms
+    from cocoa.bench import SECTIONS, run_bench
+    from cocoa.envs import get_family
+    from cocoa.nets import resolve_device
+    from cocoa.runs import write_json
+
+    family = get_family(env)
+    algos = tuple(algos) or tuple(list_algorithms())
+    for algo in algos:
+        get_algorithm(algo)  # unknown names fail here, before any measuring
+    if device == "auto":
+        devices = [torch.device("cpu")]
+        if torch.cuda.is_available():
+            devices.append(torch.device("cuda"))
+    else:
+        devices = [resolve_device(device)]
+    path = Path(json_path or f"results/bench/{family.name}-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    torch.set_num_threads(1)  # as the runs use (RunConfig.threads)
+    sections = (only,) if only else SECTIONS
+    report = run_bench(
+        family.name,
+        workers,
+        devices,
+        tuple(presets) or ("quick", "paper"),
+        algos,
+        sections,
+        repeats,
+        episodes,
+        progress=lambda what: click.echo(f"measuring {what} ...", err=True),
+    )
+    click.echo(report["table"])
+    write_json(path, report)
+    click.echo(f"wrote {path}", err=True)
 
 
 # ---------------------------------------------------------------------------- entry point

@@ -35,6 +35,8 @@ class RunConfig:
         threads: torch's intra-op CPU threads. 1 by default: the suite's networks are small,
             and on a busy 2-core machine two threads per process were measured 10x slower
             than one (the threads spin while they wait for each other).
+        workers: sampler processes that collect episodes (1: in the learner's process). The
+            data collected does not depend on it, so neither do the results.
         algo_config: the algorithm's frozen config.
     """
 
@@ -48,6 +50,7 @@ class RunConfig:
     device: str = "cpu"
     eval_interval: int = 0
     threads: int = 1
+    workers: int = 1
     algo_config: Any = field(default=None)
 
 
@@ -163,6 +166,7 @@ def make_run_config(
     similarity: str | None,
     overrides: dict[str, Any] | None,
     task_seed: int = 0,
+    workers: int = 1,
 ) -> RunConfig:
     """Resolves user choices into a ``RunConfig``: the family's preset for the algorithm,
     ``preset="auto"`` (paper on CUDA, quick on CPU), the default budget when ``steps`` is
@@ -201,12 +205,15 @@ def make_run_config(
         protocol=protocol,
         device=dev.type,
         eval_interval=interval,
+        workers=workers,
         algo_config=algo_config,
     )
     if overrides:
         cfg = apply_overrides(cfg, overrides)
-    if cfg.steps < 0 or cfg.eval_interval <= 0 or cfg.threads < 1:
-        raise ValueError("steps must be >= 0, eval_interval > 0 and threads >= 1")
+    if cfg.steps < 0 or cfg.eval_interval <= 0 or cfg.threads < 1 or cfg.workers < 1:
+        raise ValueError("steps must be >= 0, eval_interval > 0, threads and workers >= 1")
+    if cfg.workers > 1 and not spec.parallel_sampling:
+        raise ValueError(f"--workers applies to cocoa and pearl; {algo} collects in-process")
     if cfg.algo != algo or cfg.env != family.name:
         raise ValueError("env and algo cannot be changed by a config file")
     get_protocol(cfg.protocol, family)  # validates the (possibly overridden) protocol

@@ -42,7 +42,9 @@ from .buffers import MultiTaskReplayBuffer
 from .context import ContextEncoder, kl_to_standard_normal
 from .contrastive import ema_update, info_nce, make_similarity
 from .nets import TanhGaussianPolicy, mlp, soft_update
-from .rollout import collect
+from .np_nets import mlp_params
+from .pearl_collect import CollectJob, Phase, Weights, collect_task
+from .sampler import Sampler
 from .seeding import meta_test_generator, rng_state, seeded, set_rng_state
 from .types import Episode, Policy, Transition
 
@@ -257,7 +259,7 @@ class Pearl:
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator(device=device).manual_seed(seed)
         self.seed = seed
-        self.env = family.make_env(train_tasks[0])
+        self.sampler = Sampler(family)  # in-process; set_workers(n) for n processes
         self.env_steps = 0
         self.iteration = 0
         self.metric_names = (
@@ -287,33 +289,48 @@ class Pearl:
 
     # ----------------------------------------------------------------- sampling
 
-    def _collect(
-        self, task_idx: int, n_steps: int, posterior: bool, add_to_enc: bool
-    ) -> list[float]:
-        """Whole episodes on one training task until ``n_steps`` steps were collected;
-        returns the episodes' returns."""
+    def set_workers(self, workers: int) -> None:
+        """Collect on ``workers`` processes (1: in this process). The data collected does not
+        depend on it (see ``cocoa.sampler``)."""
+        self.sampler.close()
+        self.sampler = Sampler(self.family, workers)
+
+    def _weights(self) -> Weights:
+        """Numpy copies of π and the encoder for the sampler (shipped once per collection)."""
         cfg = self.cfg
-        collected, returns = 0, []
-        while collected < n_steps:
-            if posterior and self.enc_buffer.size(task_idx) > 0:
-                ctx = self.enc_buffer.sample_context(
-                    np.array([task_idx]),
-                    cfg.embedding_batch_size,
-                    self.rng,
-                    cfg.use_next_obs_in_context,
-                )
-                z = self.sample_z(torch.as_tensor(ctx, device=self.device), self.gen)
-            else:
-                z = self.prior_z(self.gen)
-            policy = PearlPolicy(self, z, deterministic=False, generator=self.gen)
-            (episode,) = collect(self.env, self.train_tasks[task_idx], policy, 1, self.rng)
-            self.rl_buffer.add_episode(task_idx, episode)
-            if add_to_enc:
-                self.enc_buffer.add_episode(task_idx, episode)
-            collected += len(episode)
-            returns.append(episode.ret)
-        self.env_steps += collected
-        return returns
+        return Weights(
+            policy=mlp_params(self.policy.trunk.state_dict()),
+            encoder=mlp_params(self.encoder.net.state_dict()),
+            latent_dim=cfg.latent_dim,
+            embedding_batch_size=cfg.embedding_batch_size,
+            use_next_obs_in_context=cfg.use_next_obs_in_context,
+        )
+
+    def _collect(self, jobs: list[tuple[int, tuple[Phase, ...]]], clear_enc: bool) -> list[float]:
+        """Runs one collection job per ``(task index, phases)`` and writes the episodes into
+        the buffers in job order (clearing each task's encoder buffer first when
+        ``clear_enc``); returns the returns of the posterior-sampled episodes."""
+        seeds = self.rng.integers(2**63 - 1, size=len(jobs))
+        results = self.sampler.run(
+            collect_task,
+            self._weights(),
+            [
+                CollectJob(self.train_tasks[idx], int(seed), phases)
+                for (idx, phases), seed in zip(jobs, seeds)
+            ],
+        )
+        posterior_returns = []
+        for (idx, _), collected in zip(jobs, results):
+            if clear_enc:
+                self.enc_buffer.clear(idx)
+            for c in collected:
+                self.rl_buffer.add_episode(idx, c.episode)
+                if c.add_to_enc:
+                    self.enc_buffer.add_episode(idx, c.episode)
+                if c.posterior:
+                    posterior_returns.append(c.episode.ret)
+                self.env_steps += len(c.episode)
+        return posterior_returns
 
     # ------------------------------------------------------------------- update
 
@@ -408,37 +425,43 @@ class Pearl:
             "z_var": var.detach().mean(),
         }
 
+    def gradient_steps(self, n: int) -> dict[str, float]:
+        """``n`` calls of ``update`` on meta-batches of random training tasks.
+
+        Returns the metrics averaged over the steps; they stay on the device until the
+        end, so the loop itself needs no host sync.
+        """
+        totals: dict[str, torch.Tensor] = {}
+        for _ in range(n):
+            tasks = self.rng.integers(len(self.train_tasks), size=self.cfg.meta_batch)
+            for key, value in self.update(tasks).items():
+                totals[key] = totals.get(key, 0.0) + value
+        steps = max(n, 1)
+        return {k: float(v) / steps for k, v in totals.items()}
+
     # ------------------------------------------------------------ MetaLearner
 
     def train_iteration(self) -> dict[str, float | None]:
         """Collect (prior, then posterior) on random training tasks, then gradient steps."""
         cfg = self.cfg
         n = len(self.train_tasks)
-        if self.iteration == 0:
-            for idx in range(n):
-                self._collect(idx, cfg.num_initial_steps, posterior=False, add_to_enc=True)
-        posterior_returns: list[float] = []  # training episodes with z ~ posterior
-        for _ in range(cfg.num_tasks_sample):
-            idx = int(self.rng.integers(n))
-            self.enc_buffer.clear(idx)
-            if cfg.num_steps_prior > 0:
-                self._collect(idx, cfg.num_steps_prior, posterior=False, add_to_enc=True)
-            if cfg.num_steps_posterior > 0:
-                posterior_returns += self._collect(
-                    idx, cfg.num_steps_posterior, posterior=True, add_to_enc=True
-                )
-            if cfg.num_extra_rl_steps_posterior > 0:
-                posterior_returns += self._collect(
-                    idx, cfg.num_extra_rl_steps_posterior, posterior=True, add_to_enc=False
-                )
-        totals: dict[str, torch.Tensor] = {}
-        for _ in range(cfg.num_train_steps_per_itr):
-            tasks = self.rng.integers(n, size=cfg.meta_batch)
-            for key, value in self.update(tasks).items():
-                totals[key] = totals.get(key, 0.0) + value
+        if self.iteration == 0:  # every task's buffers start with prior episodes
+            initial = (Phase(cfg.num_initial_steps, posterior=False, add_to_enc=True),)
+            self._collect([(idx, initial) for idx in range(n)], clear_enc=False)
+        phases = tuple(
+            phase
+            for phase in (
+                Phase(cfg.num_steps_prior, posterior=False, add_to_enc=True),
+                Phase(cfg.num_steps_posterior, posterior=True, add_to_enc=True),
+                Phase(cfg.num_extra_rl_steps_posterior, posterior=True, add_to_enc=False),
+            )
+            if phase.steps > 0
+        )
+        tasks = self.rng.integers(n, size=cfg.num_tasks_sample)
+        # training episodes with z ~ posterior
+        posterior_returns = self._collect([(int(i), phases) for i in tasks], clear_enc=True)
+        out: dict[str, float | None] = dict(self.gradient_steps(cfg.num_train_steps_per_itr))
         self.iteration += 1
-        steps = max(cfg.num_train_steps_per_itr, 1)
-        out: dict[str, float | None] = {k: float(v) / steps for k, v in totals.items()}
         if not self.contrastive:  # not applicable: an empty cell in progress.csv
             out["contrastive_loss"] = out["contrastive_accuracy"] = None
         out["train_return"] = float(np.mean(posterior_returns)) if posterior_returns else None
@@ -505,9 +528,13 @@ def _build(
     return Pearl(cfg, family, train_tasks, device, seed)
 
 
-register_algorithm(AlgorithmSpec("cocoa", PearlConfig, preset, _build))
+register_algorithm(AlgorithmSpec("cocoa", PearlConfig, preset, _build, parallel_sampling=True))
 register_algorithm(
     AlgorithmSpec(
-        "pearl", PearlConfig, lambda family, name: preset(family, name, contrastive=False), _build
+        "pearl",
+        PearlConfig,
+        lambda family, name: preset(family, name, contrastive=False),
+        _build,
+        parallel_sampling=True,
     )
 )

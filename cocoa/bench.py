@@ -1,0 +1,347 @@
+"""``cocoa bench``: how fast the suite samples and updates, measured on this machine.
+
+Env sampling (steps/s, wall time, resets included; episodes of the family's horizon):
+
+* ``bare env.step``: the underlying simulator env (``env.unwrapped``: the Sawyer or gymnasium
+  MuJoCo env) stepped with uniformly random actions, no wrapper, no policy. For Metaworld both
+  the stock env and the exact fast path (``cocoa.envs.metaworld_fast``) are measured.
+* ``sampler, 1 worker``: PEARL's collection job (``cocoa.pearl_collect.collect_task``) through
+  ``cocoa.sampler.Sampler`` in process: our ``TaskEnv``, the policy's numpy copy in the loop,
+  episodes stored as arrays; for the quick and the paper preset's policy size.
+* ``sampler, N workers``: the same jobs dealt to N worker processes.
+
+Updates (gradient steps/s, wall time): ``Pearl.gradient_steps`` for PEARL and CoCOA on each
+preset and device, with buffers filled by real episodes of the family; each baseline's update
+on data it collected. Every figure is the median of ``repeats`` timed blocks after one
+untimed warm-up block.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from cocoa.envs import TaskFamily, get_family
+from cocoa.task_samplers import get_sampler
+
+from .np_nets import mlp_params
+from .pearl_collect import CollectJob, Phase, Weights, collect_task
+from .sampler import Sampler
+
+clock = time.perf_counter
+
+
+@dataclass
+class Row:
+    """One measured figure."""
+
+    section: str  # "env" or "update"
+    name: str
+    value: float  # the median rate
+    unit: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def median_rate(block: Callable[[], float], repeats: int) -> tuple[float, list[float]]:
+    """``block`` returns a rate; one untimed warm-up call, then the median of ``repeats``."""
+    block()
+    rates = [block() for _ in range(repeats)]
+    return statistics.median(rates), rates
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            names = [line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "cpu_cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    return info
+
+
+# ----------------------------------------------------------------------- env sampling
+
+
+def bare_steps_per_second(
+    env, horizon: int, episodes: int, rng: np.random.Generator
+) -> Callable[[], float]:
+    """A block of ``episodes`` episodes of random actions on a bare env (resets timed; the
+    actions are drawn before the clock starts)."""
+    low, high = env.action_space.low, env.action_space.high
+
+    def block() -> float:
+        actions = rng.uniform(low, high, size=(episodes, horizon, *low.shape))
+        seeds = rng.integers(2**31 - 1, size=episodes)
+        steps, start = 0, clock()
+        for seed, episode_actions in zip(seeds, actions):
+            env.reset(seed=int(seed))
+            for action in episode_actions:
+                _, _, terminated, truncated, _ = env.step(action)
+                steps += 1
+                if terminated or truncated:
+                    break
+        return steps / (clock() - start)
+
+    return block
+
+
+def _policy_weights(family: TaskFamily, preset_name: str, seed: int = 0) -> Weights:
+    """Numpy weights of a freshly initialised PEARL policy and encoder of ``preset_name``."""
+    from .pearl import Pearl, preset
+
+    cfg = replace(preset(family, preset_name), replay_buffer_size=1024)
+    agent = Pearl(
+        cfg, family, get_sampler(family.name).train_tasks()[:1], torch.device("cpu"), seed
+    )
+    return Weights(
+        mlp_params(agent.policy.trunk.state_dict()),
+        mlp_params(agent.encoder.net.state_dict()),
+        cfg.latent_dim,
+        cfg.embedding_batch_size,
+        cfg.use_next_obs_in_context,
+    )
+
+
+def sampler_steps_per_second(
+    sampler: Sampler, weights: Weights, family: TaskFamily, jobs: int, episodes_per_job: int
+) -> Callable[[], float]:
+    """A block of ``jobs`` prior-phase collection jobs of ``episodes_per_job`` episodes each."""
+    tasks = get_sampler(family.name).train_tasks()
+    phases = (Phase(episodes_per_job * family.horizon, posterior=False, add_to_enc=True),)
+    counter = iter(range(10**9))
+
+    def block() -> float:
+        batch = [CollectJob(tasks[i % len(tasks)], next(counter), phases) for i in range(jobs)]
+        start = clock()
+        results = sampler.run(collect_task, weights, batch)
+        elapsed = clock() - start
+        return sum(len(c.episode) for r in results for c in r) / elapsed
+
+    return block
+
+
+def bench_env(
+    env_name: str, workers: int, repeats: int, episodes: int, progress: Callable[[str], None]
+) -> list[Row]:
+    """Bare env loop, sampler on one worker and on ``workers`` workers (see the docstring)."""
+    family = get_family(env_name)
+    task = get_sampler(family.name).train_tasks()[0]
+    rows: list[Row] = []
+    rng = np.random.default_rng(0)
+    H = family.horizon
+    variants = [("", {})]
+    if family.kind == "metaworld":
+        variants = [(" (stock)", {"fast": False}), (" (fast path)", {"fast": True})]
+    for label, kwargs in variants:
+        progress(f"bare env.step{label}")
+        env = family.make_env(task, **kwargs)
+        env.reset(seed=0)  # the task is applied at reset
+        rate, runs = median_rate(bare_steps_per_second(env.unwrapped, H, episodes, rng), repeats)
+        rows.append(Row("env", f"bare env.step{label}", rate, "steps/s", {"runs": runs}))
+        env.close()
+    # the sampler's jobs: 2 episodes each, enough jobs to keep every worker busy
+    n_jobs = max(2, workers) * max(1, episodes // 2)
+    for preset_name in ("quick", "paper"):
+        weights = _policy_weights(family, preset_name)
+        for n in sorted({1, workers}):
+            progress(f"sampler, {n} worker{'s' * (n > 1)}, {preset_name} policy")
+            sampler = Sampler(family, workers=n)
+            try:
+                block = sampler_steps_per_second(sampler, weights, family, n_jobs, 2)
+                rate, runs = median_rate(block, repeats)
+            finally:
+                sampler.close()
+            name = f"sampler, {n} worker{'s' * (n > 1)}, {preset_name} policy"
+            detail = {"workers": n, "preset": preset_name, "runs": runs}
+            rows.append(Row("env", name, rate, "steps/s", detail))
+    return rows
+
+
+# -------------------------------------------------------------------------- updates
+
+
+def _filled_pearl(env_name: str, preset_name: str, algo: str, device: torch.device):
+    """A PEARL/CoCOA learner whose buffers hold two real episodes per training task."""
+    from .pearl import Pearl, preset
+
+    family = get_family(env_name)
+    cfg = preset(family, preset_name, contrastive=algo == "cocoa")
+    cfg = replace(
+        cfg,
+        num_initial_steps=2 * family.horizon,
+        num_tasks_sample=0,
+        num_train_steps_per_itr=0,
+        replay_buffer_size=min(cfg.replay_buffer_size, 100_000),
+    )
+    agent = Pearl(cfg, family, get_sampler(family.name).train_tasks(), device, seed=0)
+    agent.train_iteration()
+    return agent
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_pearl_update(
+    env_name: str, preset_name: str, algo: str, device: torch.device, repeats: int
+) -> Row:
+    """Gradient steps/s of ``Pearl.gradient_steps`` (one step = one meta-batch update)."""
+    agent = _filled_pearl(env_name, preset_name, algo, device)
+    # blocks of about a second on CPU (quick ≈ 100 steps/s, paper ≈ 2) and more on a GPU
+    steps = (50 if preset_name == "quick" else 4) * (25 if device.type == "cuda" else 1)
+
+    def block() -> float:
+        _synchronize(device)
+        start = clock()
+        agent.gradient_steps(steps)
+        _synchronize(device)
+        return steps / (clock() - start)
+
+    rate, runs = median_rate(block, repeats)
+    detail = {"algo": algo, "preset": preset_name, "device": device.type, "runs": runs}
+    return Row("update", f"{algo} update, {preset_name}, {device.type}", rate, "steps/s", detail)
+
+
+def bench_baseline_update(
+    env_name: str, preset_name: str, algo: str, device: torch.device, repeats: int
+) -> Row:
+    """A baseline's update rate: SAC gradient steps/s for ``oracle-sac``; for the on-policy
+    baselines (one update per iteration of fresh data) whole iterations/s, collection
+    included."""
+    from .algorithms import get_algorithm
+
+    family = get_family(env_name)
+    spec = get_algorithm(algo)
+    cfg = spec.preset(family, preset_name)
+    learner = spec.build(cfg, family, get_sampler(family.name).train_tasks(), device, 0)
+    detail = {"algo": algo, "preset": preset_name, "device": device.type}
+    if algo == "oracle-sac":
+        learner.train_iteration()  # fills the buffers with real episodes
+        steps = 50 * (25 if device.type == "cuda" else 1)
+        n = len(learner.train_tasks)
+
+        def block() -> float:
+            _synchronize(device)
+            start = clock()
+            for _ in range(steps):
+                learner.update(learner.rng.integers(n, size=learner.cfg.meta_batch))
+            _synchronize(device)
+            return steps / (clock() - start)
+
+        unit = "steps/s"
+    else:
+
+        def block() -> float:
+            start = clock()
+            learner.train_iteration()
+            return 1.0 / (clock() - start)
+
+        unit = "iterations/s"
+    rate, runs = median_rate(block, repeats)
+    detail["runs"] = runs
+    return Row("update", f"{algo} update, {preset_name}, {device.type}", rate, unit, detail)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def ratios(rows: list[Row], workers: int) -> dict[str, float]:
+    """The ratios that matter, from the measured rows."""
+    by_name = {r.name: r.value for r in rows}
+    out: dict[str, float] = {}
+    bare = by_name.get("bare env.step (fast path)", by_name.get("bare env.step"))
+    if "bare env.step (stock)" in by_name and bare:
+        out["fast path / stock env.step"] = bare / by_name["bare env.step (stock)"]
+    for preset_name in ("quick", "paper"):
+        one = by_name.get(f"sampler, 1 worker, {preset_name} policy")
+        if one and bare:
+            out[f"sampler 1 worker / bare env.step ({preset_name} policy)"] = one / bare
+        many = by_name.get(f"sampler, {workers} workers, {preset_name} policy")
+        if one and many:
+            out[f"{workers} workers / 1 worker ({preset_name} policy)"] = many / one
+    for r in rows:
+        if r.section == "update" and r.detail.get("algo") == "cocoa":
+            pearl = by_name.get(r.name.replace("cocoa", "pearl", 1))
+            if pearl:
+                key = f"CoCOA / PEARL update time ({r.detail['preset']}, {r.detail['device']})"
+                out[key] = pearl / r.value
+    return out
+
+
+def format_table(rows: list[Row], ratio: dict[str, float]) -> str:
+    """A plain-text table of the rows and ratios."""
+    width = max([len(r.name) for r in rows] + [len(k) for k in ratio] + [10])
+    lines = [f"{'measure':<{width}}  {'median':>10}  unit", "-" * (width + 20)]
+    for r in rows:
+        lines.append(f"{r.name:<{width}}  {r.value:>10.1f}  {r.unit}")
+    if ratio:
+        lines.append("-" * (width + 20))
+        for k, v in ratio.items():
+            lines.append(f"{k:<{width}}  {v:>10.2f}  x")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- driver
+
+SECTIONS = ("env", "update")
+PEARL_ALGOS = ("pearl", "cocoa")
+
+
+def run_bench(
+    env_name: str,
+    workers: int,
+    devices: list[torch.device],
+    presets: tuple[str, ...],
+    algos: tuple[str, ...],
+    sections: tuple[str, ...],
+    repeats: int,
+    episodes: int,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """Every requested measurement; returns the JSON-ready report."""
+    rows: list[Row] = []
+    if "env" in sections:
+        rows += bench_env(env_name, workers, repeats, episodes, progress)
+    if "update" in sections:
+        for device in devices:
+            for preset_name in presets:
+                for algo in algos:
+                    if algo in PEARL_ALGOS:
+                        progress(f"{algo} update, {preset_name}, {device.type}")
+                        rows.append(
+                            bench_pearl_update(env_name, preset_name, algo, device, repeats)
+                        )
+                    else:
+                        progress(f"{algo} update, {preset_name}, {device.type}")
+                        rows.append(
+                            bench_baseline_update(env_name, preset_name, algo, device, repeats)
+                        )
+    ratio = ratios(rows, workers)
+    return {
+        "env": get_family(env_name).name,
+        "workers": workers,
+        "repeats": repeats,
+        "machine": machine(),
+        "rows": [vars(r) for r in rows],
+        "ratios": ratio,
+        "table": format_table(rows, ratio),
+    }
