@@ -113,8 +113,11 @@ def test_run_directory_contents(reference_run):
     assert (run / "checkpoints" / "latest.pt").is_file()
 
 
-def test_same_seed_same_progress(tmp_path, reference_run, tiny_config):
-    cocoa(*train_args(tmp_path, "b", tiny_config), check=True)
+def test_same_seed_same_progress_with_any_number_of_workers(
+    tmp_path, reference_run, tiny_config
+):
+    # the reference run collected in process; this one on two sampler processes
+    cocoa(*train_args(tmp_path, "b", tiny_config), "--workers", "2", check=True)
     pd.testing.assert_frame_equal(
         progress(reference_run), progress(tmp_path / "point-robot" / "cocoa" / "b")
     )
@@ -168,6 +171,11 @@ def test_meta_test_command(reference_run):
         (["meta-train", "--env", "point-robot", "--steps", "many"], "not a valid integer"),
         (["meta-train", "--env", "point-robot", "--protocol", "metaworld-v3"], "Metaworld"),
         (["meta-train"], "--env is required"),
+        (["meta-train", "--env", "point-robot", "--workers", "0"], "--workers"),
+        (
+            ["meta-train", "--env", "point-robot", "--algo", "maml-trpo", "--workers", "2"],
+            "--workers applies to cocoa and pearl",
+        ),
         (["meta-train", "--resume", "/nonexistent/run"], "no run directory"),
         (["meta-test", "/nonexistent/run"], "no run directory"),
         (["envs", "--show", "reachh"], "unknown task family"),
