@@ -25,6 +25,9 @@ Rewards: the inner (adaptation) step uses the context reward, the one a meta-tes
 observes (sparse on sparse families); the outer objective uses the dense RL reward, as
 PEARL's critic does. On dense families the two are the same.
 
+``train_iteration`` is ``collect_data`` (D^pre, the inner step, D^post, advantages) then
+``update_on`` (the TRPO meta-update), so the update can be timed on its own.
+
 At meta-test: ``exploration_policy`` is the stochastic meta-policy π_θ; ``adapt`` takes one
 (``num_inner_steps``) inner step on the exploration episodes and returns the adapted policy
 acting with its mean action.
@@ -176,6 +179,15 @@ class TaskBatch(NamedTuple):
     actions: torch.Tensor  # (task, B, act_dim)
     advantages: torch.Tensor  # (task, B)
     mask: torch.Tensor  # (task, B), 1 on real steps, 0 on padding
+
+
+class MetaBatch(NamedTuple):
+    """One iteration's data: each task's pre- and post-adaptation episodes and batches."""
+
+    pre_episodes: list[list[Episode]]  # D^pre, sampled with π_θ
+    post_episodes: list[list[Episode]]  # D^post, sampled with π_θ'_i
+    pre: TaskBatch  # D^pre with context-reward advantages (the inner step's data)
+    post: TaskBatch  # D^post with RL-reward advantages (the meta-update's data)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -378,12 +390,12 @@ class MamlTrpo:
             episodes.append(eps)
         return episodes
 
-    def train_iteration(self) -> dict[str, float]:
+    def collect_data(self) -> MetaBatch:
+        """D^pre with π_θ on a meta-batch of tasks, the adapted θ'_i, then D^post with π_θ'_i
+        (the collection half of ``train_iteration``)."""
         cfg = self.cfg
         task_ids = self._sample_tasks()
         theta = self.meta_params()
-
-        # D^pre with π_θ, then the adapted θ'_i, then D^post with π_θ'_i
         pre_eps = self._collect(task_ids, [theta] * len(task_ids), cfg.inner_episodes)
         pre = make_batch(pre_eps, cfg, use_context_reward=True, device=self.device)
         # detach: sampling needs the adapted parameters' values only
@@ -391,6 +403,20 @@ class MamlTrpo:
         per_task = [{k: v[i] for k, v in adapted.items()} for i in range(len(task_ids))]
         post_eps = self._collect(task_ids, per_task, cfg.outer_episodes)
         post = make_batch(post_eps, cfg, use_context_reward=False, device=self.device)
+        return MetaBatch(pre_eps, post_eps, pre, post)
+
+    def update_on(self, data: MetaBatch) -> dict[str, float]:
+        """The TRPO meta-update of θ on one iteration's data (the update half of
+        ``train_iteration``), every task of the meta-batch at once: the inner step is
+        ``vmap``-ed over tasks, so no Python loop runs over tasks or episodes.
+
+        Time it on its own with ``data = learner.collect_data()`` then
+        ``learner.update_on(data)``. Returns the TRPO metrics (``surrogate_before``,
+        ``surrogate_after``, ``kl``, ``step_accepted``, ``entropy``).
+        """
+        cfg = self.cfg
+        pre, post = data.pre, data.post
+        theta = self.meta_params()
 
         # π_old: the adapted policies that collected D^post; constants of this TRPO step
         old_mean, old_log_std = (x.detach() for x in self.post_adaptation(theta, pre, post, False))
@@ -431,14 +457,26 @@ class MamlTrpo:
 
         entropy = float((self.policy.log_std.detach() + 0.5 * math.log(2 * math.pi * math.e)).sum())
         return {
-            "pre_adapt_return": float(np.mean([e.rewards.sum() for t in pre_eps for e in t])),
-            "post_adapt_return": float(np.mean([e.rewards.sum() for t in post_eps for e in t])),
             "surrogate_before": float(loss.detach()),
             "surrogate_after": loss_after,
             "kl": kl_after,
             "step_accepted": float(accepted),
             "entropy": entropy,
         }
+
+    def train_iteration(self) -> dict[str, float]:
+        """``collect_data`` then ``update_on``; the returns of D^pre and D^post join the
+        update's metrics."""
+        data = self.collect_data()
+        metrics = self.update_on(data)
+        return {
+            "pre_adapt_return": float(
+                np.mean([e.rewards.sum() for t in data.pre_episodes for e in t])
+            ),
+            "post_adapt_return": float(
+                np.mean([e.rewards.sum() for t in data.post_episodes for e in t])
+            ),
+        } | metrics
 
     def _unflatten(self, flat: torch.Tensor) -> Params:
         """A parameter dict (leaves that require grad, for the inner step) from a vector."""

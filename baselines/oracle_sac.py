@@ -12,8 +12,10 @@ actor-critic meta-RL. The SAC is the modern one (Haarnoja et al., 2018b):
 Data: one replay buffer per training task (``MultiTaskReplayBuffer``). The first iteration
 fills every task's buffer with ``initial_steps``; each iteration then collects
 ``steps_per_task`` on ``num_tasks_sample`` random training tasks and takes
-``num_train_steps`` gradient steps, each on ``batch_size`` transitions of each of
-``meta_batch`` tasks, as one ``(task, batch, ·)`` tensor (no loop over tasks).
+``num_train_steps`` gradient steps (``gradient_steps``), each on ``batch_size`` transitions of
+each of ``meta_batch`` tasks, as one ``(task, batch, ·)`` tensor (no loop over tasks). The
+buffer lives on the learner's device and is sampled there with the learner's torch generator,
+so a step copies no batch from the host and never waits for the device.
 
 At meta-test the policy needs the task: ``exploration_policy(task)`` conditions on its oracle
 features and samples actions; ``adapt`` returns the same oracle-conditioned policy with mean
@@ -35,7 +37,7 @@ from torch.nn import functional as F
 from cocoa.algorithms import AlgorithmSpec
 from cocoa.buffers import MultiTaskReplayBuffer, TransitionBatch
 from cocoa.envs import Task, TaskFamily
-from cocoa.nets import TanhGaussianPolicy, mlp, soft_update
+from cocoa.nets import TanhGaussianPolicy, adam, frozen, mlp, soft_update, to_device
 from cocoa.rollout import collect
 from cocoa.seeding import meta_test_generator, rng_state, seeded, set_rng_state
 from cocoa.types import Episode, Policy, Transition
@@ -182,13 +184,13 @@ class OracleSac:
         self.target_entropy = (
             -float(act_dim) if cfg.target_entropy is None else float(cfg.target_entropy)
         )
-        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr)
-        self.q_opt = torch.optim.Adam(self.q.parameters(), lr=cfg.lr)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
+        self.policy_opt = adam(self.policy.parameters(), cfg.lr, dev)
+        self.q_opt = adam(self.q.parameters(), cfg.lr, dev)
+        self.alpha_opt = adam([self.log_alpha], cfg.lr, dev)
         oracles = np.stack([t.oracle for t in self.train_tasks])
         self.oracles = torch.as_tensor(oracles, dtype=torch.float32, device=dev)  # (n, o)
         self.buffer = MultiTaskReplayBuffer(len(self.train_tasks), cfg.buffer_capacity,
-                                            obs_dim, act_dim)  # fmt: skip
+                                            obs_dim, act_dim, dev)  # fmt: skip
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator(device=dev).manual_seed(seed)
         self.seed = seed
@@ -209,19 +211,25 @@ class OracleSac:
         return episodes
 
     def _batch(self, tasks: np.ndarray) -> tuple[torch.Tensor, ...]:
-        """(x, a, r, x', d) for ``tasks``, x = [s, o]: ``(task, batch, ·)`` tensors."""
-        b: TransitionBatch = self.buffer.sample(tasks, self.cfg.batch_size, self.rng)
-        as_t = lambda z: torch.as_tensor(z, device=self.device)  # noqa: E731
-        oracle = self.oracles[torch.as_tensor(tasks, device=self.device)]  # (task, o)
+        """(x, a, r, x', d) for ``tasks``, x = [s, o]: ``(task, batch, ·)`` tensors, drawn on
+        the device with ``self.gen``."""
+        b: TransitionBatch = self.buffer.sample(tasks, self.cfg.batch_size, self.gen)
+        oracle = self.oracles[to_device(tasks, self.device)]  # (task, o)
         oracle = oracle[:, None, :].expand(-1, self.cfg.batch_size, -1)  # (task, batch, o)
-        x = torch.cat([as_t(b.observations), oracle], dim=-1)
-        next_x = torch.cat([as_t(b.next_observations), oracle], dim=-1)
-        return x, as_t(b.actions), as_t(b.rewards), next_x, as_t(b.terminals)
+        x = torch.cat([b.observations, oracle], dim=-1)
+        next_x = torch.cat([b.next_observations, oracle], dim=-1)
+        return x, b.actions, b.rewards, next_x, b.terminals
 
     # ---------------------------------------------------------------------- update
 
     def update(self, tasks: np.ndarray) -> dict[str, torch.Tensor]:
-        """One SAC gradient step on a ``(task, batch, ·)`` batch of ``tasks``."""
+        """One SAC gradient step on a ``(task, batch, ·)`` batch of ``tasks`` (host indices).
+
+        The batch is drawn from the buffer's device storage; nothing waits for the device:
+        the metrics come back as device tensors. Time it on its own once the buffers hold
+        data (after one ``train_iteration``), e.g.
+        ``learner.update(learner.rng.integers(n_tasks, size=learner.cfg.meta_batch))``.
+        """
         cfg = self.cfg
         x, a, r, next_x, d = self._batch(tasks)  # (task, batch, ·)
         # detach: α is a constant in the critic and actor losses (it has its own loss)
@@ -235,16 +243,15 @@ class OracleSac:
         self.q_opt.step()
 
         pi = self.policy(x, generator=self.gen)  # ã, reparameterised
-        q1_pi, q2_pi = self.q(x, pi.action)
+        with frozen(self.q):  # π's loss goes through Q but does not train it
+            q1_pi, q2_pi = self.q(x, pi.action)
         policy_loss = (alpha * pi.log_pi - torch.min(q1_pi, q2_pi)).mean()
-        self.policy_opt.zero_grad()
-        policy_loss.backward()
-        self.policy_opt.step()
-
         # detach: the temperature loss moves α only, not the policy
         alpha_loss = -(self.log_alpha * (pi.log_pi.detach() + self.target_entropy)).mean()
+        self.policy_opt.zero_grad()
         self.alpha_opt.zero_grad()
-        alpha_loss.backward()
+        (policy_loss + alpha_loss).backward()  # disjoint parameters: one backward for both
+        self.policy_opt.step()
         self.alpha_opt.step()
 
         soft_update(self.q_target, self.q, cfg.tau)
@@ -266,13 +273,28 @@ class OracleSac:
         episodes = []
         for i in self.rng.choice(n, size=min(cfg.num_tasks_sample, n), replace=False):
             episodes += self._collect(int(i), cfg.steps_per_task)
-        totals: dict[str, torch.Tensor] = {}
-        for _ in range(cfg.num_train_steps):
-            tasks = self.rng.choice(n, size=cfg.meta_batch, replace=cfg.meta_batch > n)
-            for k, v in self.update(tasks).items():
-                totals[k] = totals.get(k, 0.0) + v
-        metrics = {k: float(v) / max(cfg.num_train_steps, 1) for k, v in totals.items()}
+        metrics = self.gradient_steps(cfg.num_train_steps)
         return {"train_return": float(np.mean([e.rewards.sum() for e in episodes]))} | metrics
+
+    def gradient_steps(self, n: int) -> dict[str, float]:
+        """``n`` calls of ``update`` on meta-batches of random training tasks (the update
+        half of ``train_iteration``; time it once the buffers hold data).
+
+        Returns the metrics averaged over the steps (``{}`` when ``n = 0``). They are summed
+        on the device and read back once at the end, so the loop never waits for it.
+        """
+        n_tasks, k = len(self.train_tasks), self.cfg.meta_batch
+        names: list[str] = []
+        total: torch.Tensor | None = None  # (metrics,)
+        for _ in range(n):
+            tasks = self.rng.choice(n_tasks, size=k, replace=k > n_tasks)
+            metrics = self.update(tasks)
+            names = list(metrics)
+            step = torch.cat([v.reshape(1) for v in metrics.values()])
+            total = step if total is None else total + step
+        if total is None:
+            return {}
+        return {name: v / n for name, v in zip(names, total.tolist())}
 
     # ----------------------------------------------------------------------- meta-test
 

@@ -20,6 +20,9 @@ so one learning rate fits families whose trial returns differ by orders of magni
 Rewards: the GRU input is the context reward (what a meta-test explorer observes: sparse on
 sparse families); the PPO objective uses the dense RL reward. On dense families they agree.
 
+``train_iteration`` is ``collect_data`` (trials, π_old, GAE, targets) then ``update_on`` (the
+PPO epochs), so the update can be timed on its own.
+
 At meta-test: ``exploration_policy`` is a fresh trial (h = 0), sampling actions;
 ``adapt`` returns that same policy, its hidden state carried on, acting with mean actions.
 The ``Policy.reset`` at each episode start marks the episode boundary only; it never clears h.
@@ -37,6 +40,7 @@ from torch import nn
 
 from cocoa.algorithms import AlgorithmSpec
 from cocoa.envs import Task, TaskFamily
+from cocoa.nets import adam, to_device
 from cocoa.rollout import collect
 from cocoa.seeding import meta_test_generator, rng_state, seeded, set_rng_state
 from cocoa.types import Episode, Policy, Transition
@@ -199,6 +203,13 @@ class TrialBatch(NamedTuple):
     mask: torch.Tensor  # (trial, T), 1 on real steps
 
 
+class TrialData(NamedTuple):
+    """One iteration's data: the trials as episodes and as the padded PPO batch."""
+
+    trials: list[list[Episode]]
+    batch: TrialBatch
+
+
 class RunningMoments:
     """Running mean and variance (parallel Welford merge) of the value targets."""
 
@@ -251,7 +262,7 @@ class Rl2Ppo:
         with seeded(seed):
             self.nets = RL2Networks(in_dim, family.action_dim, cfg.hidden, cfg.init_std)
         self.nets.to(self.device)
-        self.optimizer = torch.optim.Adam(self.nets.parameters(), lr=cfg.lr)
+        self.optimizer = adam(self.nets.parameters(), cfg.lr, self.device)
         self.returns = RunningMoments()
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
@@ -304,16 +315,30 @@ class Rl2Ppo:
         as_t = lambda z: torch.as_tensor(z, dtype=torch.float32, device=dev)  # noqa: E731
         return TrialBatch(x, a, log_pi_old, as_t(adv * mask), as_t(targets * mask), as_t(mask))
 
-    def train_iteration(self) -> dict[str, float]:
-        cfg = self.cfg
+    def collect_data(self) -> TrialData:
+        """One trial on each of ``meta_batch_size`` random training tasks, padded to a batch
+        with π_old, GAE advantages and value targets (the collection half of
+        ``train_iteration``; it also updates the running return statistics)."""
         trials = self._collect_trials()
-        batch = self._make_batch(trials)
+        return TrialData(trials, self._make_batch(trials))
+
+    def update_on(self, data: TrialData) -> dict[str, float]:
+        """PPO on one iteration's batch (the update half of ``train_iteration``):
+        ``epochs`` passes over minibatches of whole trials, each minibatch one batched GRU
+        pass (no Python loop over trials or steps).
+
+        Time it on its own with ``data = learner.collect_data()`` then
+        ``learner.update_on(data)``. Returns the PPO metrics averaged over minibatches
+        (``policy_loss``, ``value_loss``, ``entropy``, ``approx_kl``, ``clip_fraction``);
+        they are read back from the device once, at the end.
+        """
+        cfg, batch = self.cfg, data.batch
         n = batch.inputs.shape[0]
-        stats: dict[str, list[float]] = {k: [] for k in self.metric_names[1:]}
+        stats: dict[str, list[torch.Tensor]] = {k: [] for k in self.metric_names[1:]}
         for _ in range(cfg.epochs):
-            order = self.rng.permutation(n)
+            order = to_device(self.rng.permutation(n), self.device)
             for start in range(0, n, cfg.minibatch_trials):
-                idx = torch.as_tensor(order[start : start + cfg.minibatch_trials])
+                idx = order[start : start + cfg.minibatch_trials]
                 mb = TrialBatch(*(f[idx] for f in batch))  # whole trials: (m, T, ·)
                 mean, _ = self.nets.mean(mb.inputs)  # from h = 0, as when acting
                 log_pi = gaussian_log_prob(mean, self.nets.log_std, mb.actions)  # (m, T)
@@ -333,14 +358,26 @@ class Rl2Ppo:
                 nn.utils.clip_grad_norm_(self.nets.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
                 with torch.no_grad():  # diagnostics only
-                    stats["approx_kl"].append(float(masked_mean(ratio - 1 - log_ratio, mb.mask)))
+                    stats["approx_kl"].append(masked_mean(ratio - 1 - log_ratio, mb.mask))
                     clipped = ((ratio - 1).abs() > cfg.clip).float()
-                    stats["clip_fraction"].append(float(masked_mean(clipped, mb.mask)))
-                stats["policy_loss"].append(float(policy_loss.detach()))
-                stats["value_loss"].append(float(value_loss.detach()))
-                stats["entropy"].append(float(entropy.detach()))
-        train_return = float(np.mean([e.rewards.sum() for t in trials for e in t]))
-        return {"train_return": train_return} | {k: float(np.mean(v)) for k, v in stats.items()}
+                    stats["clip_fraction"].append(masked_mean(clipped, mb.mask))
+                stats["policy_loss"].append(policy_loss.detach())
+                stats["value_loss"].append(value_loss.detach())
+                stats["entropy"].append(entropy.detach())
+        # one read-back of the (metric, minibatch) values, averaged in float64 on the host
+        values = (
+            torch.stack([torch.stack(v) for v in stats.values()]).tolist()
+            if cfg.epochs > 0
+            else [[] for _ in stats]
+        )
+        return {k: float(np.mean(v)) for k, v in zip(stats, values)}
+
+    def train_iteration(self) -> dict[str, float]:
+        """``collect_data`` then ``update_on``; the trials' mean return joins the metrics."""
+        data = self.collect_data()
+        metrics = self.update_on(data)
+        train_return = float(np.mean([e.rewards.sum() for t in data.trials for e in t]))
+        return {"train_return": train_return} | metrics
 
     # ----------------------------------------------------------------------- meta-test
 

@@ -1,10 +1,22 @@
 """Replay storage for off-policy meta-RL: one FIFO buffer per task, sampled as (task, batch, ·).
 
-``MultiTaskReplayBuffer`` keeps every field as one ``(n_tasks, rows, feat)`` array, so a batch
-for a meta-batch of tasks is a single fancy-index (no Python loop over tasks). Episodes are
-written contiguously (the write pointer wraps to row 0 before an episode that would not fit),
-so a temporal crop of an intact episode is a contiguous row range: ``sample_crops`` draws
-CoCOA's query/key windows from it. Storage grows by doubling up to ``capacity`` rows per task.
+``MultiTaskReplayBuffer`` keeps every transition as one row of a ``(n_tasks, rows, width)``
+float32 tensor on a device; the fields (observations, actions, ...) are column ranges of a row,
+and the context (s, a, r[, s']) is a prefix of it. A batch for a meta-batch of tasks is then a
+single ``index_select`` (no Python loop over tasks). Episodes are written contiguously (the
+write pointer wraps to row 0 before an episode that would not fit), so a temporal crop of an
+intact episode is a contiguous row range: ``sample_crops`` draws CoCOA's query/key windows from
+it. Storage grows by doubling up to ``capacity`` rows per task.
+
+Every ``sample*`` method takes its randomness from either
+
+* a ``torch.Generator`` on the buffer's device: the draws, the gather and the result stay on
+  that device (tensors out). A gradient step then needs no host→device copy of its batch and
+  no host sync; only the meta-batch's task indices (a few integers) move, asynchronously.
+* a numpy ``Generator``: host arrays out, for the occasional draw while collecting data.
+
+The task indices are always host arrays: the emptiness checks read the host copy of the
+bookkeeping (``filled`` and the episode table), which a device copy mirrors for the draws.
 """
 
 from __future__ import annotations
@@ -12,28 +24,32 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
+import torch
 
+from .nets import to_device
 from .types import Episode
+
+Generator = np.random.Generator | torch.Generator
 
 
 class TransitionBatch(NamedTuple):
-    """Transitions for a meta-batch of tasks; every field is ``(task, batch, ·)`` float32."""
+    """Transitions for a meta-batch of tasks; every field is ``(task, batch, ·)`` float32,
+    numpy arrays or tensors on the buffer's device (following the generator)."""
 
-    observations: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray  # (task, batch, 1) dense RL reward
-    next_observations: np.ndarray
-    terminals: np.ndarray  # (task, batch, 1)
+    observations: np.ndarray | torch.Tensor
+    actions: np.ndarray | torch.Tensor
+    rewards: np.ndarray | torch.Tensor  # (task, batch, 1) dense RL reward
+    next_observations: np.ndarray | torch.Tensor
+    terminals: np.ndarray | torch.Tensor  # (task, batch, 1)
 
 
-_FIELDS = (
-    "observations",
-    "actions",
-    "rewards",
-    "context_rewards",
-    "next_observations",
-    "terminals",
-)
+class _DeviceIndex(NamedTuple):
+    """The device's copy of the bookkeeping that sampling reads."""
+
+    filled: torch.Tensor  # (n_tasks,) rows held per task
+    # the episode table, one row per episode: [task, first row, length, first row's index
+    # in the flattened (n_tasks · rows) storage]
+    episodes: torch.Tensor  # (episodes, 4)
 
 
 class MultiTaskReplayBuffer:
@@ -43,13 +59,36 @@ class MultiTaskReplayBuffer:
         n_tasks: number of tasks (buffer index = task index in the training list).
         capacity: rows per task at most.
         obs_dim, act_dim: transition sizes.
+        device: where the transitions live and where ``torch.Generator`` sampling runs.
     """
 
-    def __init__(self, n_tasks: int, capacity: int, obs_dim: int, act_dim: int):
+    def __init__(
+        self,
+        n_tasks: int,
+        capacity: int,
+        obs_dim: int,
+        act_dim: int,
+        device: torch.device | str = "cpu",
+    ):
         self.n_tasks, self.capacity = int(n_tasks), int(capacity)
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
-        self._alloc = 0
-        self.data: dict[str, np.ndarray] = {}
+        self.device = torch.device(device)
+        o, a = self.obs_dim, self.act_dim
+        # a row: [s, a, r_context, s', r, d]; the context (s, a, r_context[, s']) is a prefix
+        widths = {
+            "observations": o,
+            "actions": a,
+            "context_rewards": 1,
+            "next_observations": o,
+            "rewards": 1,
+            "terminals": 1,
+        }
+        self.columns: dict[str, slice] = {}
+        for name, w in widths.items():
+            start = sum(c.stop - c.start for c in self.columns.values())
+            self.columns[name] = slice(start, start + w)
+        self.width = self.columns["terminals"].stop
+        self.storage = torch.zeros((self.n_tasks, 0, self.width), device=self.device)
         self._resize(min(self.capacity, 1024))
         self.ptr = np.zeros(n_tasks, dtype=np.int64)  # next write row
         self.filled = np.zeros(n_tasks, dtype=np.int64)  # rows [0, filled) hold data
@@ -57,28 +96,19 @@ class MultiTaskReplayBuffer:
         self.ep_task = np.zeros(0, dtype=np.int64)
         self.ep_start = np.zeros(0, dtype=np.int64)
         self.ep_len = np.zeros(0, dtype=np.int64)
+        self._index: _DeviceIndex | None = None  # built on the first draw after a change
 
     # ---------------------------------------------------------------- storage
 
-    def _widths(self) -> dict[str, int]:
-        o, a = self.obs_dim, self.act_dim
-        return {
-            "observations": o,
-            "actions": a,
-            "rewards": 1,
-            "context_rewards": 1,
-            "next_observations": o,
-            "terminals": 1,
-        }
+    @property
+    def data(self) -> dict[str, torch.Tensor]:
+        """Each field as a ``(n_tasks, rows, width)`` view of the storage."""
+        return {name: self.storage[..., cols] for name, cols in self.columns.items()}
 
     def _resize(self, rows: int) -> None:
-        new = {}
-        for name, width in self._widths().items():
-            arr = np.zeros((self.n_tasks, rows, width), dtype=np.float32)
-            if name in self.data:
-                arr[:, : self._alloc] = self.data[name]
-            new[name] = arr
-        self.data, self._alloc = new, rows
+        new = torch.zeros((self.n_tasks, rows, self.width), device=self.device)
+        new[:, : self.storage.shape[1]] = self.storage
+        self.storage = new
 
     def size(self, task: int) -> int:
         """Rows of data held for ``task``."""
@@ -95,8 +125,8 @@ class MultiTaskReplayBuffer:
         if start + n > self.capacity:  # wrap: keep the episode contiguous
             start = 0
         end = start + n
-        while end > self._alloc:
-            self._resize(min(self.capacity, 2 * self._alloc))
+        while end > self.storage.shape[1]:
+            self._resize(min(self.capacity, 2 * self.storage.shape[1]))
         # entries whose first row is overwritten are no longer intact episodes
         hit = (self.ep_task == task) & (self.ep_start >= start) & (self.ep_start < end)
         if hit.any():
@@ -106,21 +136,25 @@ class MultiTaskReplayBuffer:
                 self.ep_start[keep],
                 self.ep_len[keep],
             )
-        values = {
-            "observations": episode.observations,
-            "actions": episode.actions,
-            "rewards": episode.rewards[:, None],
-            "context_rewards": episode.context_rewards[:, None],
-            "next_observations": episode.next_observations,
-            "terminals": episode.terminals[:, None],
-        }
-        for name, value in values.items():
-            self.data[name][task, start:end] = value
+        rows = np.concatenate(
+            [
+                episode.observations,
+                episode.actions,
+                episode.context_rewards[:, None],
+                episode.next_observations,
+                episode.rewards[:, None],
+                episode.terminals[:, None],
+            ],
+            axis=1,
+            dtype=np.float32,
+        )  # (n, width)
+        self.storage[task, start:end] = torch.from_numpy(rows).to(self.device)
         self.ptr[task] = end
         self.filled[task] = max(self.filled[task], end)
         self.ep_task = np.append(self.ep_task, task)
         self.ep_start = np.append(self.ep_start, start)
         self.ep_len = np.append(self.ep_len, n)
+        self._index = None
 
     def clear(self, task: int) -> None:
         """Empties ``task``'s buffer (PEARL clears a task's encoder buffer before collecting)."""
@@ -132,29 +166,65 @@ class MultiTaskReplayBuffer:
             self.ep_start[keep],
             self.ep_len[keep],
         )
+        self._index = None
+
+    def _device_index(self) -> _DeviceIndex:
+        """The bookkeeping on the device, copied once per change of the buffer."""
+        if self._index is None:
+            first = self.ep_task * self.storage.shape[1] + self.ep_start
+            table = np.stack([self.ep_task, self.ep_start, self.ep_len, first], axis=1)
+            self._index = _DeviceIndex(
+                to_device(self.filled.copy(), self.device), to_device(table, self.device)
+            )
+        return self._index
 
     # --------------------------------------------------------------- sampling
 
-    def _rows(self, tasks: np.ndarray, batch: int, rng: np.random.Generator) -> np.ndarray:
+    def _rows(
+        self, tasks: np.ndarray, task_t: torch.Tensor, batch: int, rng: Generator
+    ) -> torch.Tensor:
+        """Uniform rows in [0, size) per task: ``(task, batch)`` on the device."""
         sizes = self.filled[tasks]
         if np.any(sizes == 0):
             empty = tasks[sizes == 0]
             raise RuntimeError(f"sampling from empty buffers of tasks {empty.tolist()}")
-        # uniform rows in [0, size) per task: (task, batch)
-        return np.floor(rng.random((len(tasks), batch)) * sizes[:, None]).astype(np.int64)
+        if isinstance(rng, np.random.Generator):
+            rows = np.floor(rng.random((len(tasks), batch)) * sizes[:, None]).astype(np.int64)
+            return to_device(rows, self.device)
+        u = torch.rand((len(tasks), batch), generator=rng, device=self.device, dtype=torch.float64)
+        return (u * self._device_index().filled[task_t, None]).long()  # floor: u · size >= 0
 
-    def sample(self, tasks: np.ndarray, batch: int, rng: np.random.Generator) -> TransitionBatch:
+    def _gather(self, flat: torch.Tensor, cols: slice) -> torch.Tensor:
+        """Columns ``cols`` of the rows at ``flat`` indices of the flattened storage:
+        ``(*flat.shape, width)`` on the device, one ``index_select``."""
+        table = self.storage.view(-1, self.width)[:, cols]  # (n_tasks · rows, width)
+        return table.index_select(0, flat.reshape(-1)).view(*flat.shape, -1)
+
+    def _flat(self, task_t: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Indices into the flattened storage of ``rows`` ``(task, n)`` of tasks ``(task,)``."""
+        return task_t[:, None] * self.storage.shape[1] + rows
+
+    def _context_cols(self, use_next_obs: bool) -> slice:
+        last = "next_observations" if use_next_obs else "context_rewards"
+        return slice(0, self.columns[last].stop)
+
+    @staticmethod
+    def _out(x: torch.Tensor, rng: Generator) -> np.ndarray | torch.Tensor:
+        return x.cpu().numpy() if isinstance(rng, np.random.Generator) else x
+
+    def sample(self, tasks: np.ndarray, batch: int, rng: Generator) -> TransitionBatch:
         """Uniform transitions of each task in ``tasks``; fields ``(len(tasks), batch, ·)``."""
         tasks = np.asarray(tasks, dtype=np.int64)
-        rows = self._rows(tasks, batch, rng)
-        t = tasks[:, None]
-        d = self.data
+        task_t = to_device(tasks, self.device)
+        rows = self._rows(tasks, task_t, batch, rng)
+        x = self._out(self._gather(self._flat(task_t, rows), slice(None)), rng)  # (task, batch, ·)
+        c = self.columns
         return TransitionBatch(
-            d["observations"][t, rows],
-            d["actions"][t, rows],
-            d["rewards"][t, rows],
-            d["next_observations"][t, rows],
-            d["terminals"][t, rows],
+            x[..., c["observations"]],
+            x[..., c["actions"]],
+            x[..., c["rewards"]],
+            x[..., c["next_observations"]],
+            x[..., c["terminals"]],
         )
 
     def context(self, tasks: np.ndarray, rows: np.ndarray, use_next_obs: bool) -> np.ndarray:
@@ -162,19 +232,21 @@ class MultiTaskReplayBuffer:
 
         The reward is the context reward (sparse on sparse families).
         """
-        t = np.asarray(tasks, dtype=np.int64)[:, None]
-        d = self.data
-        parts = [d["observations"][t, rows], d["actions"][t, rows], d["context_rewards"][t, rows]]
-        if use_next_obs:
-            parts.append(d["next_observations"][t, rows])
-        return np.concatenate(parts, axis=-1)  # (task, n, ctx_dim)
+        task_t = to_device(np.asarray(tasks, dtype=np.int64), self.device)
+        rows = to_device(np.asarray(rows, dtype=np.int64), self.device)
+        x = self._gather(self._flat(task_t, rows), self._context_cols(use_next_obs))
+        return x.cpu().numpy()  # (task, n, ctx_dim)
 
     def sample_context(
-        self, tasks: np.ndarray, batch: int, rng: np.random.Generator, use_next_obs: bool
-    ) -> np.ndarray:
+        self, tasks: np.ndarray, batch: int, rng: Generator, use_next_obs: bool
+    ) -> np.ndarray | torch.Tensor:
         """``batch`` random context transitions per task: ``(len(tasks), batch, ctx_dim)``."""
         tasks = np.asarray(tasks, dtype=np.int64)
-        return self.context(tasks, self._rows(tasks, batch, rng), use_next_obs)
+        task_t = to_device(tasks, self.device)
+        rows = self._rows(tasks, task_t, batch, rng)
+        return self._out(
+            self._gather(self._flat(task_t, rows), self._context_cols(use_next_obs)), rng
+        )
 
     def recent_context(self, task: int, n: int, use_next_obs: bool) -> np.ndarray:
         """The last ``n`` rows written for ``task`` (at most the rows it has): ``(1, m, ctx)``."""
@@ -187,9 +259,9 @@ class MultiTaskReplayBuffer:
         tasks: np.ndarray,
         n_trajs: int,
         window: int,
-        rng: np.random.Generator,
+        rng: Generator,
         use_next_obs: bool,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]:
         """CoCOA's query/key pairs: two random temporal crops of ``window`` steps from each of
         up to ``n_trajs`` distinct intact episodes of ``tasks``.
 
@@ -197,27 +269,42 @@ class MultiTaskReplayBuffer:
         query and key are ``(N, window, ctx_dim)``, episode is the ``(N,)`` index into the
         episode table (crops ``i`` of query and key come from the same episode).
         """
-        candidates = np.flatnonzero(np.isin(self.ep_task, tasks) & (self.ep_len >= window))
-        if len(candidates) < 2:
+        tasks = np.asarray(tasks, dtype=np.int64)
+        # the eligible episodes are a host-side fact: N needs no device sync
+        in_batch = np.zeros(self.n_tasks, dtype=bool)
+        in_batch[tasks] = True
+        eligible = np.flatnonzero(in_batch[self.ep_task] & (self.ep_len >= window))
+        if len(eligible) < 2:
             raise RuntimeError(
                 f"need at least 2 episodes of >= {window} steps for contrastive crops, "
-                f"found {len(candidates)}"
+                f"found {len(eligible)}"
             )
-        chosen = rng.choice(candidates, size=min(n_trajs, len(candidates)), replace=False)
-        task, start, length = self.ep_task[chosen], self.ep_start[chosen], self.ep_len[chosen]
-        span = length - window + 1  # valid crop offsets per episode
-        offsets = np.floor(rng.random((2, len(chosen))) * span).astype(np.int64)  # (2, N)
-        rows = start[None, :, None] + offsets[..., None] + np.arange(window)  # (2, N, w)
-        q = self.context(task, rows[0], use_next_obs)
-        k = self.context(task, rows[1], use_next_obs)
-        return q, k, chosen
+        n = min(n_trajs, len(eligible))
+        if isinstance(rng, np.random.Generator):
+            chosen = to_device(rng.choice(eligible, size=n, replace=False), self.device)
+            u = to_device(rng.random((2, n)), self.device)
+        else:
+            # a uniformly random ordered subset of n distinct eligible episodes
+            pick = torch.randperm(len(eligible), generator=rng, device=self.device)[:n]
+            chosen = to_device(eligible, self.device)[pick]
+            u = torch.rand((2, n), generator=rng, device=self.device, dtype=torch.float64)
+        episodes = self._device_index().episodes[chosen]  # (N, 4)
+        length, first = episodes[:, 2], episodes[:, 3]
+        offsets = (u * (length - window + 1)).long()  # (2, N) in [0, valid crop offsets)
+        steps = torch.arange(window, device=self.device)
+        flat = (first + offsets)[..., None] + steps  # (2, N, w)
+        crops = self._gather(flat, self._context_cols(use_next_obs))  # (2, N, w, ctx)
+        query, key = self._out(crops, rng)
+        return query, key, self._out(chosen, rng)
 
     # ------------------------------------------------------------ persistence
 
     def state_dict(self) -> dict[str, Any]:
+        """Host arrays (loadable on any device): each field's rows up to the fullest task."""
         top = int(self.filled.max(initial=0))
+        block = self.storage[:, :top].cpu()
         return {
-            "data": {k: v[:, :top].copy() for k, v in self.data.items()},
+            "data": {k: block[..., c].numpy().copy() for k, c in self.columns.items()},
             "ptr": self.ptr.copy(),
             "filled": self.filled.copy(),
             "ep_task": self.ep_task.copy(),
@@ -227,12 +314,11 @@ class MultiTaskReplayBuffer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         top = state["data"]["observations"].shape[1]
-        self._alloc = 0
-        self.data = {}
-        rows = min(self.capacity, max(1024, top))
-        self._resize(rows)
+        self.storage = torch.zeros((self.n_tasks, 0, self.width), device=self.device)
+        self._resize(min(self.capacity, max(1024, top)))
         for k, v in state["data"].items():
-            self.data[k][:, :top] = v
+            self.storage[:, :top, self.columns[k]] = torch.as_tensor(v).to(self.device)
         self.ptr, self.filled = state["ptr"].copy(), state["filled"].copy()
         self.ep_task, self.ep_start = state["ep_task"].copy(), state["ep_start"].copy()
         self.ep_len = state["ep_len"].copy()
+        self._index = None

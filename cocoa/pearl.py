@@ -39,9 +39,9 @@ from cocoa.envs import Task, TaskFamily
 
 from .algorithms import AlgorithmSpec, register_algorithm
 from .buffers import MultiTaskReplayBuffer
-from .context import ContextEncoder, kl_to_standard_normal
+from .context import ContextEncoder, kl_to_standard_normal, product_of_gaussians
 from .contrastive import ema_update, info_nce, make_similarity
-from .nets import TanhGaussianPolicy, mlp, soft_update
+from .nets import TanhGaussianPolicy, adam, frozen, mlp, soft_update, to_device
 from .np_nets import mlp_params
 from .pearl_collect import CollectJob, Phase, Weights, collect_task
 from .sampler import Sampler
@@ -243,19 +243,16 @@ class Pearl:
         self.target_vf = copy.deepcopy(self.vf).requires_grad_(False)
         self.key_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
 
-        fused = dict(foreach=True)
-        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.policy_lr, **fused)
-        self.qf_opt = torch.optim.Adam(
-            [*self.qf1.parameters(), *self.qf2.parameters()], lr=cfg.qf_lr, **fused
-        )
-        self.vf_opt = torch.optim.Adam(self.vf.parameters(), lr=cfg.vf_lr, **fused)
+        self.policy_opt = adam(self.policy.parameters(), cfg.policy_lr, device)
+        self.qf_opt = adam([*self.qf1.parameters(), *self.qf2.parameters()], cfg.qf_lr, device)
+        self.vf_opt = adam(self.vf.parameters(), cfg.vf_lr, device)
         context_params = [*self.encoder.parameters(), *self.similarity.parameters()]
-        self.context_opt = torch.optim.Adam(context_params, lr=cfg.context_lr, **fused)
+        self.context_opt = adam(context_params, cfg.context_lr, device)
 
         n = len(train_tasks)
         cap = cfg.replay_buffer_size
-        self.rl_buffer = MultiTaskReplayBuffer(n, cap, obs_dim, act_dim)
-        self.enc_buffer = MultiTaskReplayBuffer(n, cap, obs_dim, act_dim)
+        self.rl_buffer = MultiTaskReplayBuffer(n, cap, obs_dim, act_dim, device)
+        self.enc_buffer = MultiTaskReplayBuffer(n, cap, obs_dim, act_dim, device)
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator(device=device).manual_seed(seed)
         self.seed = seed
@@ -335,29 +332,49 @@ class Pearl:
     # ------------------------------------------------------------------- update
 
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(x, device=self.device)
+        """A host array on the learner's device (asynchronously on an accelerator)."""
+        return to_device(x, self.device)
 
     def update(self, tasks: np.ndarray) -> dict[str, torch.Tensor]:
-        """One gradient step of PEARL (and CoCOA's contrastive term) on a meta-batch of tasks."""
+        """One gradient step of PEARL (and CoCOA's contrastive term) on a meta-batch of tasks.
+
+        ``tasks`` are host indices of training tasks, ``(T,)``. The batch is drawn with
+        ``self.gen`` straight from the buffers' device storage, and nothing in the step waits
+        for the device: the metrics come back as device scalars.
+        """
         cfg = self.cfg
+        tasks = np.asarray(tasks, dtype=np.int64)
         T, B, L = len(tasks), cfg.batch_size, cfg.latent_dim
-        batch = self.rl_buffer.sample(tasks, B, self.rng)
-        obs, actions, rewards, next_obs, terminals = (self._tensor(x) for x in batch)  # (T, B, ·)
-        context = self._tensor(
-            self.enc_buffer.sample_context(
-                tasks, cfg.embedding_batch_size, self.rng, cfg.use_next_obs_in_context
-            )
+        use_next_obs = cfg.use_next_obs_in_context
+        batch = self.rl_buffer.sample(tasks, B, self.gen)
+        obs, actions, rewards, next_obs, terminals = batch  # (T, B, ·)
+        context = self.enc_buffer.sample_context(
+            tasks, cfg.embedding_batch_size, self.gen, use_next_obs
         )  # (T, C, ctx)
 
+        # Gaussian factors per context transition; CoCOA's query crops share the encoder
+        # pass (its MLP acts row by row), each posterior is the product over its own rows
+        if self.contrastive:
+            q_ctx, k_ctx, _ = self.enc_buffer.sample_crops(
+                tasks, cfg.contrastive_batch, cfg.crop_window, self.gen, use_next_obs
+            )  # (N, w, ctx) each
+            C, (N, w) = context.shape[1], q_ctx.shape[:2]
+            rows = torch.cat([context.flatten(0, 1), q_ctx.flatten(0, 1)])  # (T·C + N·w, ctx)
+            mu_n, var_n = self.encoder.factors(rows)  # (T·C + N·w, L) each
+            (mu_c, mu_w), (var_c, var_w) = mu_n.split([T * C, N * w]), var_n.split([T * C, N * w])
+            mu, var = product_of_gaussians(mu_c.view(T, C, L), var_c.view(T, C, L))  # (T, L)
+            mu_q, var_q = product_of_gaussians(mu_w.view(N, w, L), var_w.view(N, w, L))  # (N, L)
+        else:
+            mu, var = self.encoder(context)  # (T, L)
+
         # task posterior and z, reparameterised so the Q loss trains the encoder
-        mu, var = self.encoder(context)  # (T, L)
         z = mu + var.sqrt() * torch.randn(mu.shape, generator=self.gen, device=self.device)
         kl = kl_to_standard_normal(mu, var).sum()  # summed over tasks, as PEARL does
         z = z[:, None].expand(T, B, L)  # (T, B, L)
 
         # critic: Q(s, a, z) against r·scale + γ(1 − d) V̄(s', z)
-        q1 = self.qf1(torch.cat([obs, actions, z], -1))
-        q2 = self.qf2(torch.cat([obs, actions, z], -1))
+        obs_act_z = torch.cat([obs, actions, z], -1)
+        q1, q2 = self.qf1(obs_act_z), self.qf2(obs_act_z)
         with torch.no_grad():  # the target network is not trained by this loss
             target_v = self.target_vf(torch.cat([next_obs, z], -1))
             q_target = cfg.reward_scale * rewards + (1.0 - terminals) * cfg.discount * target_v
@@ -367,12 +384,8 @@ class Pearl:
         contrastive_loss = torch.zeros((), device=self.device)
         accuracy = torch.zeros((), device=self.device)
         if self.contrastive:
-            q_ctx, k_ctx, _ = self.enc_buffer.sample_crops(
-                tasks, cfg.contrastive_batch, cfg.crop_window, self.rng, cfg.use_next_obs_in_context
-            )  # (N, w, ctx) each
-            mu_q, var_q = self.encoder(self._tensor(q_ctx))  # (N, L)
             with torch.no_grad():  # keys come from the EMA encoder, which takes no gradient
-                mu_k, var_k = self.key_encoder(self._tensor(k_ctx))
+                mu_k, var_k = self.key_encoder(k_ctx)  # (N, L)
             logits = self.similarity(mu_q, var_q, mu_k, var_k)  # (N, N)
             query_kl = kl_to_standard_normal(mu_q, var_q).mean()
             contrastive_loss = info_nce(logits) + cfg.query_kl_weight * query_kl
@@ -391,10 +404,9 @@ class Pearl:
         z_bar = z.detach()
         obs_z = torch.cat([obs, z_bar], -1)
         pi = self.policy(obs_z, generator=self.gen)
-        q_new = torch.min(
-            self.qf1(torch.cat([obs, pi.action, z_bar], -1)),
-            self.qf2(torch.cat([obs, pi.action, z_bar], -1)),
-        )
+        with frozen(self.qf1, self.qf2):  # π's loss goes through Q but does not train it
+            obs_pi_z = torch.cat([obs, pi.action, z_bar], -1)
+            q_new = torch.min(self.qf1(obs_pi_z), self.qf2(obs_pi_z))
         v = self.vf(obs_z)
         # V target: E[Q − log π] (temperature 1); detached so V's loss does not move π or Q
         vf_loss = F.mse_loss(v, (q_new - pi.log_pi).detach())
@@ -406,10 +418,9 @@ class Pearl:
         )
         self.vf_opt.zero_grad(set_to_none=True)
         self.policy_opt.zero_grad(set_to_none=True)
-        (vf_loss + policy_loss).backward()  # Q's grads from this are discarded below
+        (vf_loss + policy_loss).backward()
         self.vf_opt.step()
         self.policy_opt.step()
-        self.qf_opt.zero_grad(set_to_none=True)
 
         soft_update(self.target_vf, self.vf, cfg.soft_target_tau)
         if self.contrastive:
@@ -428,16 +439,20 @@ class Pearl:
     def gradient_steps(self, n: int) -> dict[str, float]:
         """``n`` calls of ``update`` on meta-batches of random training tasks.
 
-        Returns the metrics averaged over the steps; they stay on the device until the
-        end, so the loop itself needs no host sync.
+        Returns the metrics averaged over the steps (``{}`` when ``n = 0``). They are summed
+        on the device and read back once at the end, so the loop itself never waits for it.
         """
-        totals: dict[str, torch.Tensor] = {}
+        names: list[str] = []
+        total: torch.Tensor | None = None  # (metrics,)
         for _ in range(n):
             tasks = self.rng.integers(len(self.train_tasks), size=self.cfg.meta_batch)
-            for key, value in self.update(tasks).items():
-                totals[key] = totals.get(key, 0.0) + value
-        steps = max(n, 1)
-        return {k: float(v) / steps for k, v in totals.items()}
+            metrics = self.update(tasks)
+            names = list(metrics)
+            step = torch.stack(list(metrics.values()))
+            total = step if total is None else total + step
+        if total is None:
+            return {}
+        return {k: v / n for k, v in zip(names, total.tolist())}
 
     # ------------------------------------------------------------ MetaLearner
 

@@ -1,7 +1,9 @@
-"""MultiTaskReplayBuffer: shapes, FIFO, contiguous episodes and CoCOA's crops."""
+"""MultiTaskReplayBuffer: shapes, FIFO, contiguous episodes and CoCOA's crops, sampled with a
+numpy generator (host arrays) or a torch generator (tensors on the buffer's device)."""
 
 import numpy as np
 import pytest
+import torch
 
 from cocoa.buffers import MultiTaskReplayBuffer
 from cocoa.types import Episode
@@ -83,3 +85,167 @@ def test_growth_and_state_round_trip():
     b = other.sample(np.array([0, 1]), 9, np.random.default_rng(3))
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
+
+
+def filled(n_tasks=4, episodes=3, length=20, capacity=1000, lengths=None):
+    """Task t holds ``episodes`` episodes; episode table entry i is tagged i."""
+    buf = MultiTaskReplayBuffer(n_tasks, capacity, 2, 1, device="cpu")
+    tag = 0
+    for t in range(n_tasks):
+        for j in range(episodes):
+            n = lengths[t][j] if lengths else length
+            buf.add_episode(t, make_episode(n, tag=tag))
+            tag += 1
+    return buf
+
+
+def test_torch_sampling_returns_device_tensors_of_the_right_tasks():
+    buf = filled(n_tasks=3, episodes=1, length=10)
+    gen = torch.Generator().manual_seed(0)
+    batch = buf.sample(np.array([2, 0, 2]), 7, gen)
+    for field in batch:
+        assert isinstance(field, torch.Tensor) and field.device == buf.device
+        assert field.dtype == torch.float32
+    assert batch.observations.shape == (3, 7, 2) and batch.actions.shape == (3, 7, 1)
+    assert batch.rewards.shape == batch.terminals.shape == (3, 7, 1)
+    # task t holds one episode tagged t: observation[:, 0] = t, reward = t, s' = s + 1
+    torch.testing.assert_close(
+        batch.observations[..., 0], torch.tensor([[2.0], [0.0], [2.0]]).expand(3, 7)
+    )
+    torch.testing.assert_close(batch.rewards[..., 0], batch.observations[..., 0])
+    torch.testing.assert_close(batch.next_observations, batch.observations + 1)
+    ctx = buf.sample_context(np.array([1]), 5, gen, use_next_obs=False)
+    assert isinstance(ctx, torch.Tensor) and ctx.shape == (1, 5, 2 + 1 + 1)
+    torch.testing.assert_close(ctx[0, :, -1], torch.full((5,), 10.0))  # the context reward
+    ctx = buf.sample_context(np.array([1]), 5, gen, use_next_obs=True)
+    assert ctx.shape == (1, 5, 6)
+    torch.testing.assert_close(ctx[0, :, 4:], ctx[0, :, :2] + 1)  # s' after (s, a, r)
+
+
+def test_torch_rows_cover_each_task_uniformly_and_only_its_filled_rows():
+    buf = MultiTaskReplayBuffer(2, 100, 2, 1)
+    buf.add_episode(0, make_episode(10, tag=0))
+    buf.add_episode(1, make_episode(30, tag=1))
+    batch = buf.sample(np.array([0, 1]), 3000, torch.Generator().manual_seed(1))
+    steps = batch.observations[..., 1]  # the time step = the row within the task
+    assert set(steps[0].long().tolist()) == set(range(10))
+    assert set(steps[1].long().tolist()) == set(range(30))
+    counts = torch.bincount(steps[1].long(), minlength=30).float()
+    assert counts.min() > 0.5 * counts.mean()  # roughly uniform
+    with pytest.raises(RuntimeError, match="empty"):
+        MultiTaskReplayBuffer(1, 10, 2, 1).sample(np.array([0]), 3, torch.Generator())
+
+
+def test_torch_crops_are_windows_of_one_intact_episode():
+    lengths = [[20, 6, 20], [20, 20, 20], [8, 30, 20], [20, 20, 20]]
+    buf = filled(lengths=lengths)
+    gen = torch.Generator().manual_seed(2)
+    tasks = np.array([0, 2, 3])
+    eligible = {
+        i for i in range(len(buf.ep_task)) if buf.ep_task[i] in tasks and buf.ep_len[i] >= 8
+    }
+    seen = set()
+    for _ in range(50):
+        q, k, eps = buf.sample_crops(tasks, 6, 8, gen, use_next_obs=False)
+        assert isinstance(q, torch.Tensor) and q.shape == k.shape == (6, 8, 4)
+        assert len(set(eps.tolist())) == 6 and set(eps.tolist()) <= eligible
+        seen |= set(eps.tolist())
+        for i, e in enumerate(eps.tolist()):
+            for crop in (q[i], k[i]):  # query and key: the same episode
+                # episode e (tagged e) in every row, consecutive time steps inside it
+                assert torch.all(crop[:, 0] == e)
+                np.testing.assert_array_equal(np.diff(crop[:, 1].numpy()), 1)
+                assert 0 <= crop[0, 1] and crop[-1, 1] < buf.ep_len[e]
+    assert seen == eligible  # every eligible episode gets drawn; the 6-step one never
+
+
+def test_torch_crop_offsets_reach_both_ends_of_an_episode():
+    buf = filled(n_tasks=1, episodes=2, length=12)
+    gen = torch.Generator().manual_seed(3)
+    firsts = set()
+    for _ in range(200):
+        q, k, _ = buf.sample_crops(np.array([0]), 2, 10, gen, use_next_obs=True)
+        assert q.shape == (2, 10, 6)
+        firsts |= set(q[:, 0, 1].tolist()) | set(k[:, 0, 1].tolist())
+    assert firsts == {0.0, 1.0, 2.0}  # offsets 0 .. length − window
+
+
+def test_crops_take_all_eligible_episodes_when_fewer_than_asked():
+    buf = filled(n_tasks=2, episodes=2, length=10)
+    for rng in (np.random.default_rng(0), torch.Generator().manual_seed(0)):
+        q, _, eps = buf.sample_crops(np.array([1]), 16, 5, rng, use_next_obs=False)
+        assert q.shape[0] == 2 and sorted(eps.tolist()) == [2, 3]
+        with pytest.raises(RuntimeError, match="at least 2 episodes"):
+            buf.sample_crops(np.array([1]), 16, 11, rng, use_next_obs=False)
+
+
+def test_torch_sampling_follows_clear_and_new_episodes():
+    buf = filled(n_tasks=2, episodes=2, length=10)
+    gen = torch.Generator().manual_seed(4)
+    buf.sample_crops(np.array([0, 1]), 4, 5, gen, use_next_obs=False)  # builds the device index
+    buf.clear(0)
+    _, _, eps = buf.sample_crops(np.array([0, 1]), 4, 5, gen, use_next_obs=False)
+    assert set(buf.ep_task[eps.numpy()].tolist()) == {1}
+    with pytest.raises(RuntimeError, match="empty"):
+        buf.sample(np.array([0]), 2, gen)
+    buf.add_episode(0, make_episode(7, tag=9.0))
+    batch = buf.sample(np.array([0]), 50, gen)
+    assert torch.all(batch.observations[..., 0] == 9.0)
+    assert set(batch.observations[0, :, 1].long().tolist()) <= set(range(7))
+
+
+def test_same_generator_state_same_samples():
+    buf = filled()
+    draws = []
+    for _ in range(2):
+        gen = torch.Generator().manual_seed(5)
+        b = buf.sample(np.array([0, 3]), 9, gen)
+        q, k, eps = buf.sample_crops(np.array([1, 2]), 4, 8, gen, use_next_obs=False)
+        draws.append((*b, q, k, eps))
+    for x, y in zip(*draws):
+        assert torch.equal(x, y)
+
+
+def test_numpy_and_torch_paths_read_the_same_storage():
+    buf = filled(n_tasks=2, episodes=1, length=10)
+    rows = np.array([[3, 7], [0, 9]])
+    ctx = buf.context(np.array([1, 0]), rows, use_next_obs=True)
+    assert isinstance(ctx, np.ndarray) and ctx.shape == (2, 2, 6)
+    np.testing.assert_array_equal(ctx[..., 1], rows)  # observation[:, 1] = time step
+    np.testing.assert_array_equal(ctx[..., 0], [[1, 1], [0, 0]])  # the tag = the task here
+    recent = buf.recent_context(1, 4, use_next_obs=False)
+    np.testing.assert_array_equal(recent[0, :, 1], [6, 7, 8, 9])
+    # on CPU the storage is one tensor; the numpy results are host arrays
+    assert (
+        buf.storage.device.type == "cpu"
+        and buf.storage.shape[-1] == buf.width == 2 + 1 + 1 + 2 + 1 + 1
+    )
+
+
+def test_state_dict_round_trip_through_a_checkpoint(checkpoint_round_trip):
+    buf = MultiTaskReplayBuffer(3, 5000, 2, 1)
+    for k in range(90):  # grows the storage past its first allocation
+        buf.add_episode(k % 3, make_episode(25 + k % 4, tag=k))
+    buf.clear(1)
+    state = checkpoint_round_trip(buf.state_dict())
+    for v in state["data"].values():
+        assert isinstance(v, np.ndarray)  # host arrays: loadable without the device
+    other = MultiTaskReplayBuffer(3, 5000, 2, 1)
+    other.load_state_dict(state)
+    for name in ("ptr", "filled", "ep_task", "ep_start", "ep_len"):
+        np.testing.assert_array_equal(getattr(buf, name), getattr(other, name))
+    top = int(buf.filled.max())
+    assert torch.equal(buf.storage[:, :top], other.storage[:, :top])
+    g1, g2 = torch.Generator().manual_seed(6), torch.Generator().manual_seed(6)
+    for x, y in zip(buf.sample(np.array([0, 2]), 11, g1), other.sample(np.array([0, 2]), 11, g2)):
+        assert torch.equal(x, y)
+    a = buf.sample_crops(np.array([0, 2]), 5, 20, g1, use_next_obs=True)
+    b = other.sample_crops(np.array([0, 2]), 5, 20, g2, use_next_obs=True)
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+    # and both keep growing identically
+    for x in (buf, other):
+        x.add_episode(1, make_episode(30, tag=-1))
+    assert torch.equal(
+        buf.storage[:, : int(buf.filled.max())], other.storage[:, : int(other.filled.max())]
+    )

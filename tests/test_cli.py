@@ -113,9 +113,7 @@ def test_run_directory_contents(reference_run):
     assert (run / "checkpoints" / "latest.pt").is_file()
 
 
-def test_same_seed_same_progress_with_any_number_of_workers(
-    tmp_path, reference_run, tiny_config
-):
+def test_same_seed_same_progress_with_any_number_of_workers(tmp_path, reference_run, tiny_config):
     # the reference run collected in process; this one on two sampler processes
     cocoa(*train_args(tmp_path, "b", tiny_config), "--workers", "2", check=True)
     pd.testing.assert_frame_equal(

@@ -158,3 +158,22 @@ def test_resume_continues_identically(family, tasks, checkpoint_round_trip):
     for (k, va), vb in zip(a.policy.state_dict().items(), b.policy.state_dict().values()):
         assert torch.equal(va, vb), k
     assert a.env_steps == b.env_steps
+
+
+def test_train_iteration_is_collect_data_then_update_on(family, tasks):
+    a, b = learner(family, tasks, seed=4), learner(family, tasks, seed=4)
+    expected = a.train_iteration()
+    data = b.collect_data()
+    steps = b.env_steps
+    metrics = b.update_on(data)
+    assert b.env_steps == steps  # the update collects nothing
+    returns = {
+        "pre_adapt_return": float(np.mean([e.rewards.sum() for t in data.pre_episodes for e in t])),
+        "post_adapt_return": float(
+            np.mean([e.rewards.sum() for t in data.post_episodes for e in t])
+        ),
+    }
+    assert returns | metrics == expected
+    assert list(returns | metrics) == list(M.MamlTrpo.metric_names)
+    for p, q in zip(a.policy.parameters(), b.policy.parameters()):
+        assert torch.equal(p, q)

@@ -109,3 +109,20 @@ def test_resume_continues_identically(family, tasks, checkpoint_round_trip):
     for (k, va), vb in zip(a.q.state_dict().items(), b.q.state_dict().values()):
         assert torch.equal(va, vb), k
     assert torch.equal(a.log_alpha, b.log_alpha)
+
+
+def test_gradient_steps_average_the_updates(family, tasks, checkpoint_round_trip):
+    a = learner(family, tasks, seed=5)
+    a.train_iteration()  # fills the buffers
+    b = learner(family, tasks, seed=99)
+    b.load_state_dict(checkpoint_round_trip(a.state_dict()))
+    assert a.gradient_steps(0) == {}
+    averaged = a.gradient_steps(3)
+    n, k = len(b.train_tasks), b.cfg.meta_batch
+    totals: dict[str, float] = {}
+    for _ in range(3):
+        for name, v in b.update(b.rng.choice(n, size=k, replace=k > n)).items():
+            assert v.device == b.device  # metrics stay on the device until read
+            totals[name] = totals.get(name, 0.0) + v
+    assert averaged == {name: float(v) / 3 for name, v in totals.items()}
+    assert list(averaged) == list(S.OracleSac.metric_names[1:])

@@ -137,3 +137,17 @@ def test_resume_continues_identically(family, tasks, checkpoint_round_trip):
     assert a.train_iteration() == b.train_iteration()
     for (k, va), vb in zip(a.nets.state_dict().items(), b.nets.state_dict().values()):
         assert torch.equal(va, vb), k
+
+
+def test_train_iteration_is_collect_data_then_update_on(family, tasks):
+    a, b = learner(family, tasks, seed=4), learner(family, tasks, seed=4)
+    expected = a.train_iteration()
+    data = b.collect_data()
+    steps = b.env_steps
+    metrics = b.update_on(data)
+    assert b.env_steps == steps  # the update collects nothing
+    assert data.batch.inputs.shape[0] == b.cfg.meta_batch_size
+    train_return = float(np.mean([e.rewards.sum() for t in data.trials for e in t]))
+    assert {"train_return": train_return} | metrics == expected
+    for p, q in zip(a.nets.parameters(), b.nets.parameters()):
+        assert torch.equal(p, q)
