@@ -12,7 +12,8 @@ Env sampling (steps/s, wall time, resets included; episodes of the family's hori
 
 Updates (gradient steps/s, wall time): ``Pearl.gradient_steps`` for PEARL and CoCOA on each
 preset and device, with buffers filled by real episodes of the family; each baseline's update
-on data it collected. Every figure is the median of ``repeats`` timed blocks after one
+on data it collected; one ``Adam.step`` over PEARL's parameters with the fused kernel and
+with ``foreach``. Every figure is the median of ``repeats`` timed blocks after one
 untimed warm-up block.
 """
 
@@ -224,9 +225,9 @@ def bench_pearl_update(
 def bench_baseline_update(
     env_name: str, preset_name: str, algo: str, device: torch.device, repeats: int
 ) -> Row:
-    """A baseline's update rate: SAC gradient steps/s for ``oracle-sac``; for the on-policy
-    baselines (one update per iteration of fresh data) whole iterations/s, collection
-    included."""
+    """A baseline's update rate on data it collected itself: SAC gradient steps/s for
+    ``oracle-sac`` (``gradient_steps``); for the on-policy baselines, meta-updates/s
+    (``update_on`` of one iteration's ``collect_data``: one TRPO or PPO update)."""
     from .algorithms import get_algorithm
 
     family = get_family(env_name)
@@ -234,31 +235,60 @@ def bench_baseline_update(
     cfg = spec.preset(family, preset_name)
     learner = spec.build(cfg, family, get_sampler(family.name).train_tasks(), device, 0)
     detail = {"algo": algo, "preset": preset_name, "device": device.type}
-    if algo == "oracle-sac":
+    if hasattr(learner, "gradient_steps"):  # off-policy: many steps per iteration
         learner.train_iteration()  # fills the buffers with real episodes
         steps = 50 * (25 if device.type == "cuda" else 1)
-        n = len(learner.train_tasks)
-
-        def block() -> float:
-            _synchronize(device)
-            start = clock()
-            for _ in range(steps):
-                learner.update(learner.rng.integers(n, size=learner.cfg.meta_batch))
-            _synchronize(device)
-            return steps / (clock() - start)
-
         unit = "steps/s"
-    else:
+    else:  # on-policy: one update per iteration of fresh data
+        data = learner.collect_data()
+        steps, unit = 1, "updates/s"
 
-        def block() -> float:
-            start = clock()
-            learner.train_iteration()
-            return 1.0 / (clock() - start)
+    def block() -> float:
+        _synchronize(device)
+        start = clock()
+        if unit == "steps/s":
+            learner.gradient_steps(steps)
+        else:
+            learner.update_on(data)
+        _synchronize(device)
+        return steps / (clock() - start)
 
-        unit = "iterations/s"
     rate, runs = median_rate(block, repeats)
     detail["runs"] = runs
     return Row("update", f"{algo} update, {preset_name}, {device.type}", rate, unit, detail)
+
+
+def bench_adam(env_name: str, preset_name: str, device: torch.device, repeats: int) -> list[Row]:
+    """``Adam.step`` over all of PEARL's trained parameters, fused kernel vs ``foreach``
+    (the choice ``cocoa.nets.adam`` makes), in steps/s."""
+    from .pearl import Pearl, preset
+
+    family = get_family(env_name)
+    cfg = replace(preset(family, preset_name), replay_buffer_size=1024)
+    agent = Pearl(cfg, family, get_sampler(family.name).train_tasks()[:1], device, seed=0)
+    modules = (agent.policy, agent.qf1, agent.qf2, agent.vf, agent.encoder)
+    params = [p for m in modules for p in m.parameters()]
+    steps = 100
+    rows = []
+    for impl in ("fused", "foreach"):
+        copies = [torch.nn.Parameter(p.detach().clone()) for p in params]
+        for c in copies:
+            c.grad = torch.randn_like(c)
+        opt = torch.optim.Adam(copies, lr=3e-4, **{impl: True})
+
+        def block(opt: torch.optim.Optimizer = opt) -> float:
+            _synchronize(device)
+            start = clock()
+            for _ in range(steps):
+                opt.step()
+            _synchronize(device)
+            return steps / (clock() - start)
+
+        rate, runs = median_rate(block, repeats)
+        detail = {"impl": impl, "preset": preset_name, "device": device.type, "runs": runs}
+        name = f"Adam.step {impl}, {preset_name}, {device.type}"
+        rows.append(Row("update", name, rate, "steps/s", detail))
+    return rows
 
 
 # --------------------------------------------------------------------------- report
@@ -279,6 +309,13 @@ def ratios(rows: list[Row], workers: int) -> dict[str, float]:
         if one and many:
             out[f"{workers} workers / 1 worker ({preset_name} policy)"] = many / one
     for r in rows:
+        if r.detail.get("impl") == "fused":
+            foreach = by_name.get(r.name.replace("fused", "foreach", 1))
+            if foreach:
+                key = (
+                    f"fused / foreach Adam.step speed ({r.detail['preset']}, {r.detail['device']})"
+                )
+                out[key] = r.value / foreach
         if r.section == "update" and r.detail.get("algo") == "cocoa":
             pearl = by_name.get(r.name.replace("cocoa", "pearl", 1))
             if pearl:
@@ -324,17 +361,12 @@ def run_bench(
     if "update" in sections:
         for device in devices:
             for preset_name in presets:
-                for algo in algos:
-                    if algo in PEARL_ALGOS:
-                        progress(f"{algo} update, {preset_name}, {device.type}")
-                        rows.append(
-                            bench_pearl_update(env_name, preset_name, algo, device, repeats)
-                        )
-                    else:
-                        progress(f"{algo} update, {preset_name}, {device.type}")
-                        rows.append(
-                            bench_baseline_update(env_name, preset_name, algo, device, repeats)
-                        )
+                for algo in sorted(algos, key=lambda a: a not in PEARL_ALGOS):
+                    progress(f"{algo} update, {preset_name}, {device.type}")
+                    measure = bench_pearl_update if algo in PEARL_ALGOS else bench_baseline_update
+                    rows.append(measure(env_name, preset_name, algo, device, repeats))
+                progress(f"Adam.step fused and foreach, {preset_name}, {device.type}")
+                rows += bench_adam(env_name, preset_name, device, repeats)
     ratio = ratios(rows, workers)
     return {
         "env": get_family(env_name).name,

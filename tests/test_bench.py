@@ -95,10 +95,20 @@ def test_bench_update_section_times_pearl_and_cocoa(tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
     rows = {r["name"]: r for r in report["rows"]}
-    assert set(rows) == {"pearl update, quick, cpu", "cocoa update, quick, cpu"}
+    assert set(rows) == {
+        "pearl update, quick, cpu",
+        "cocoa update, quick, cpu",
+        "Adam.step fused, quick, cpu",
+        "Adam.step foreach, quick, cpu",
+    }
     ratio = report["ratios"]["CoCOA / PEARL update time (quick, cpu)"]
     expected = rows["pearl update, quick, cpu"]["value"] / rows["cocoa update, quick, cpu"]["value"]
     assert ratio == pytest.approx(expected)
+    fused = report["ratios"]["fused / foreach Adam.step speed (quick, cpu)"]
+    assert fused == pytest.approx(
+        rows["Adam.step fused, quick, cpu"]["value"]
+        / rows["Adam.step foreach, quick, cpu"]["value"]
+    )
 
 
 @pytest.mark.parametrize(
