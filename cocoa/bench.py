@@ -3,7 +3,8 @@
 Env sampling (steps/s, wall time, resets included; episodes of the family's horizon):
 
 * ``bare env.step``: the underlying simulator env (``env.unwrapped``: the Sawyer or gymnasium
-  MuJoCo env) stepped with uniformly random actions, no wrapper, no policy. For Metaworld both
+  MuJoCo env) stepped with random actions drawn up front (from the initialised policy's
+  distribution, tanh(N(0, 1))), no wrapper, no policy. For Metaworld both
   the stock env and the exact fast path (``cocoa.envs.metaworld_fast``) are measured.
 * ``sampler, 1 worker``: PEARL's collection job (``cocoa.pearl_collect.collect_task``) through
   ``cocoa.sampler.Sampler`` in process: our ``TaskEnv``, the policy's numpy copy in the loop,
@@ -85,11 +86,18 @@ def bare_steps_per_second(
     env, horizon: int, episodes: int, rng: np.random.Generator
 ) -> Callable[[], float]:
     """A block of ``episodes`` episodes of random actions on a bare env (resets timed; the
-    actions are drawn before the clock starts)."""
+    actions are drawn before the clock starts).
+
+    The actions follow an initialised tanh-Gaussian policy's distribution, tanh(N(0, 1)) per
+    dimension (scaled to the env's bounds), the one the sampler's policy produces: what the
+    physics costs depends on the actions (contacts, joint limits), so the bare loop and the
+    sampler must drive the arm alike for their ratio to measure the sampler's own overhead.
+    """
     low, high = env.action_space.low, env.action_space.high
 
     def block() -> float:
-        actions = rng.uniform(low, high, size=(episodes, horizon, *low.shape))
+        unit = np.tanh(rng.standard_normal((episodes, horizon, *low.shape)))
+        actions = low + (unit + 1.0) * 0.5 * (high - low)
         seeds = rng.integers(2**31 - 1, size=episodes)
         steps, start = 0, clock()
         for seed, episode_actions in zip(seeds, actions):
@@ -348,20 +356,28 @@ def run_bench(
     workers: int,
     devices: list[torch.device],
     presets: tuple[str, ...],
-    algos: tuple[str, ...],
+    algos: tuple[str, ...] | None,
     sections: tuple[str, ...],
     repeats: int,
     episodes: int,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Every requested measurement; returns the JSON-ready report."""
+    """Every requested measurement; returns the JSON-ready report.
+
+    ``algos=None``: every algorithm on the quick preset, PEARL and CoCOA only on paper (a
+    paper-size MAML-TRPO or RL²-PPO batch is ~10⁵ env steps per update: minutes each on a
+    CPU; name them with ``algos`` to time them anyway).
+    """
+    from .algorithms import list_algorithms
+
     rows: list[Row] = []
     if "env" in sections:
         rows += bench_env(env_name, workers, repeats, episodes, progress)
     if "update" in sections:
         for device in devices:
             for preset_name in presets:
-                for algo in sorted(algos, key=lambda a: a not in PEARL_ALGOS):
+                chosen = algos or (list_algorithms() if preset_name == "quick" else PEARL_ALGOS)
+                for algo in sorted(chosen, key=lambda a: a not in PEARL_ALGOS):
                     progress(f"{algo} update, {preset_name}, {device.type}")
                     measure = bench_pearl_update if algo in PEARL_ALGOS else bench_baseline_update
                     rows.append(measure(env_name, preset_name, algo, device, repeats))

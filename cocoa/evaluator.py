@@ -112,11 +112,14 @@ def evaluate(
     results = []
     for i, task in enumerate(tasks):
         env.set_task(task)
-        env.reset(seed=seed * 1_000_003 + i)  # seeds the env's own reset noise, nothing global
+        # seeds the env's own reset noise (nothing global) at the task's first reset
+        first_seed = iter([seed * 1_000_003 + i])
         policy = learner.exploration_policy(task)
-        explore = [rollout(env, policy) for _ in range(protocol.n_explore)]
+        explore = [
+            rollout(env, policy, seed=next(first_seed, None)) for _ in range(protocol.n_explore)
+        ]
         adapted = learner.adapt(policy, explore)
-        evals = [rollout(env, adapted) for _ in range(protocol.n_eval)]
+        evals = [rollout(env, adapted, seed=next(first_seed, None)) for _ in range(protocol.n_eval)]
         results.append(
             TaskResult(
                 task=task.index,

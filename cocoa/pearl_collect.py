@@ -77,7 +77,7 @@ def collect_task(env: TaskEnv, w: Weights, job: CollectJob) -> list[Collected]:
     """Runs ``job`` on ``env`` (see the module docstring)."""
     rng = np.random.default_rng(job.seed)
     env.set_task(job.task)
-    env.reset(seed=int(rng.integers(2**31 - 1)))
+    seed: int | None = int(rng.integers(2**31 - 1))  # the first reset's; later ones go on
     enc_context: list[np.ndarray] = []  # the task's encoder buffer, as rows
     out: list[Collected] = []
     for phase in job.phases:
@@ -90,7 +90,8 @@ def collect_task(env: TaskEnv, w: Weights, job: CollectJob) -> list[Collected]:
                 z = mu + np.sqrt(var) * rng.standard_normal(w.latent_dim, dtype=np.float32)
             else:
                 z = rng.standard_normal(w.latent_dim, dtype=np.float32)
-            episode = rollout(env, NumpyTanhGaussianPolicy(w.policy, z, rng))
+            episode = rollout(env, NumpyTanhGaussianPolicy(w.policy, z, rng), seed=seed)
+            seed = None
             if phase.add_to_enc:
                 enc_context.append(context_rows(episode, w.use_next_obs_in_context))
             out.append(Collected(episode, phase.add_to_enc, phase.posterior))

@@ -9,14 +9,20 @@ from cocoa.envs import Task, TaskEnv
 from .types import Episode, Policy, Transition
 
 
-def rollout(env: TaskEnv, policy: Policy, max_steps: int | None = None) -> Episode:
+def rollout(
+    env: TaskEnv, policy: Policy, max_steps: int | None = None, seed: int | None = None
+) -> Episode:
     """Runs ``policy`` on ``env`` from ``reset`` until termination or the env's horizon.
+
+    ``seed`` (the first episode of a batch) seeds the env's reset noise at this reset; later
+    episodes continue that stream. One reset per episode: a Metaworld reset costs as much as
+    ~50 of its steps.
 
     The policy is ``reset`` first and ``observe``s every transition (with the context reward:
     the sparse one on sparse families).
     """
     horizon = min(env.horizon, max_steps or env.horizon)
-    obs, _ = env.reset()
+    obs, _ = env.reset(seed=seed)
     policy.reset()
     obs_dim = np.asarray(obs).shape
     act_dim = env.action_space.shape
@@ -65,5 +71,5 @@ def collect(
     came from a checkpoint) sees the same initial states as an uninterrupted one.
     """
     env.set_task(task)
-    env.reset(seed=int(rng.integers(2**31 - 1)))
-    return [rollout(env, policy) for _ in range(n_episodes)]
+    seed = int(rng.integers(2**31 - 1))
+    return [rollout(env, policy, seed=seed if i == 0 else None) for i in range(n_episodes)]

@@ -2,9 +2,10 @@
 
 Measured (seed 0, 40k env steps, quick preset): the untrained agent's meta-test return is
 -16.29 (it barely moves, which on uniform goals in [-1, 1]² is what an agent that cannot
-infer the goal does best); at 40k steps PEARL reached -13.80 (+2.5) and CoCOA -13.17 (+3.1),
-each in about 2.5-3 minutes. The margin below is about half the smaller improvement; the
-untrained agent's return varies by about 0.1 across seeds.
+infer the goal does best); at 40k steps PEARL reached -12.10 (+4.2) and CoCOA -14.05 (+2.2),
+each in about 3 minutes. The curves are noisy from one meta-test to the next (CoCOA's went
+-12.79, -13.82, -15.24, -14.05 over its last four), so the margin below is about half the
+smaller improvement; the untrained agent's return varies by about 0.1 across seeds.
 """
 
 import pandas as pd
