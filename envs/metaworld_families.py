@@ -30,6 +30,7 @@ stepped, an instance of the stock Metaworld class.
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -130,7 +131,9 @@ class MetaworldFamily(TaskFamily):
     explore_episodes = 10
     #: Whether ``make_env`` builds the exact fast envs by default (see the module docstring).
     #: True: the fast path matches the stock envs on all 50 v3 envs (tests/test_metaworld_fast.py).
-    fast_path: bool = True
+    #: ``COCOA_METAWORLD_FAST=0`` in the environment turns it off for a whole run (sampler
+    #: worker processes inherit the variable).
+    fast_path: bool = os.environ.get("COCOA_METAWORLD_FAST", "1") != "0"
 
     def __init__(self) -> None:
         self._task_cache: dict[int, tuple[list[Task], list[Task]]] = {}

@@ -321,3 +321,16 @@ def test_make_env_fast_flag_and_default(monkeypatch):
         assert_same_step(stock.step(action), fast.step(action), f"TaskEnv step {t}")
     for env in (stock, fast, default):
         env.close()
+
+
+def test_environment_variable_turns_the_fast_path_off_for_a_whole_process():
+    import os
+    import subprocess
+    import sys
+
+    code = "from cocoa.envs import get_family; print(get_family('reach').make_env().env.fast)"
+    env = dict(os.environ, COCOA_METAWORLD_FAST="0")
+    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    env["COCOA_METAWORLD_FAST"] = "1"
+    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert (off.stdout.strip(), on.stdout.strip()) == ("False", "True"), off.stderr + on.stderr
