@@ -334,3 +334,10 @@ def test_environment_variable_turns_the_fast_path_off_for_a_whole_process():
     env["COCOA_METAWORLD_FAST"] = "1"
     on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert (off.stdout.strip(), on.stdout.strip()) == ("False", "True"), off.stderr + on.stderr
+
+
+def test_the_quaternion_self_check_passes_on_the_installed_scipy():
+    # False would silently fall back to scipy's (slow) quaternions
+    from cocoa.envs import metaworld_fast
+
+    assert metaworld_fast.QUAT_MATCHES_SCIPY
