@@ -34,7 +34,6 @@ import torch
 from cocoa.envs import TaskFamily, get_family
 from cocoa.task_samplers import get_sampler
 
-from .np_nets import mlp_params
 from .pearl_collect import CollectJob, Phase, Weights, collect_task
 from .sampler import Sampler
 
@@ -117,16 +116,8 @@ def _policy_weights(family: TaskFamily, preset_name: str, seed: int = 0) -> Weig
     from .pearl import Pearl, preset
 
     cfg = replace(preset(family, preset_name), replay_buffer_size=1024)
-    agent = Pearl(
-        cfg, family, get_sampler(family.name).train_tasks()[:1], torch.device("cpu"), seed
-    )
-    return Weights(
-        mlp_params(agent.policy.trunk.state_dict()),
-        mlp_params(agent.encoder.net.state_dict()),
-        cfg.latent_dim,
-        cfg.embedding_batch_size,
-        cfg.use_next_obs_in_context,
-    )
+    tasks = get_sampler(family.name).train_tasks()[:1]
+    return Pearl(cfg, family, tasks, torch.device("cpu"), seed).collection_weights()
 
 
 def sampler_steps_per_second(
@@ -210,6 +201,22 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def device_rate(
+    work: Callable[[], object], count: int, device: torch.device
+) -> Callable[[], float]:
+    """A block that runs ``work`` (``count`` units of it) and returns units/s; on a GPU the
+    clock waits for the device on both ends, so queued kernels are counted."""
+
+    def block() -> float:
+        _synchronize(device)
+        start = clock()
+        work()
+        _synchronize(device)
+        return count / (clock() - start)
+
+    return block
+
+
 def bench_pearl_update(
     env_name: str, preset_name: str, algo: str, device: torch.device, repeats: int
 ) -> Row:
@@ -217,14 +224,7 @@ def bench_pearl_update(
     agent = _filled_pearl(env_name, preset_name, algo, device)
     # blocks of about a second on CPU (quick ≈ 100 steps/s, paper ≈ 2) and more on a GPU
     steps = (50 if preset_name == "quick" else 4) * (25 if device.type == "cuda" else 1)
-
-    def block() -> float:
-        _synchronize(device)
-        start = clock()
-        agent.gradient_steps(steps)
-        _synchronize(device)
-        return steps / (clock() - start)
-
+    block = device_rate(lambda: agent.gradient_steps(steps), steps, device)
     rate, runs = median_rate(block, repeats)
     detail = {"algo": algo, "preset": preset_name, "device": device.type, "runs": runs}
     return Row("update", f"{algo} update, {preset_name}, {device.type}", rate, "steps/s", detail)
@@ -246,21 +246,12 @@ def bench_baseline_update(
     if hasattr(learner, "gradient_steps"):  # off-policy: many steps per iteration
         learner.train_iteration()  # fills the buffers with real episodes
         steps = 50 * (25 if device.type == "cuda" else 1)
+        block = device_rate(lambda: learner.gradient_steps(steps), steps, device)
         unit = "steps/s"
     else:  # on-policy: one update per iteration of fresh data
         data = learner.collect_data()
-        steps, unit = 1, "updates/s"
-
-    def block() -> float:
-        _synchronize(device)
-        start = clock()
-        if unit == "steps/s":
-            learner.gradient_steps(steps)
-        else:
-            learner.update_on(data)
-        _synchronize(device)
-        return steps / (clock() - start)
-
+        block = device_rate(lambda: learner.update_on(data), 1, device)
+        unit = "updates/s"
     rate, runs = median_rate(block, repeats)
     detail["runs"] = runs
     return Row("update", f"{algo} update, {preset_name}, {device.type}", rate, unit, detail)
@@ -284,15 +275,11 @@ def bench_adam(env_name: str, preset_name: str, device: torch.device, repeats: i
             c.grad = torch.randn_like(c)
         opt = torch.optim.Adam(copies, lr=3e-4, **{impl: True})
 
-        def block(opt: torch.optim.Optimizer = opt) -> float:
-            _synchronize(device)
-            start = clock()
+        def work(opt: torch.optim.Optimizer = opt) -> None:
             for _ in range(steps):
                 opt.step()
-            _synchronize(device)
-            return steps / (clock() - start)
 
-        rate, runs = median_rate(block, repeats)
+        rate, runs = median_rate(device_rate(work, steps, device), repeats)
         detail = {"impl": impl, "preset": preset_name, "device": device.type, "runs": runs}
         name = f"Adam.step {impl}, {preset_name}, {device.type}"
         rows.append(Row("update", name, rate, "steps/s", detail))

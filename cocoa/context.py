@@ -15,8 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .nets import mlp
-
-MIN_VAR = 1e-7
+from .np_nets import MIN_VAR
 
 
 def product_of_gaussians(mu: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

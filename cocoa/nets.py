@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+from .np_nets import LOG_STD_MAX, LOG_STD_MIN
 
 
 def mlp(

@@ -20,8 +20,9 @@ import numpy as np
 
 from .types import Transition
 
-LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # as cocoa.nets
-MIN_VAR = 1e-7  # as cocoa.context
+# defined here (no torch) and imported by cocoa.nets and cocoa.context, so both paths agree
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # clamp of the policy's log σ
+MIN_VAR = 1e-7  # floor of a Gaussian factor's variance (PEARL's code)
 
 #: An MLP's layers as ``(W, b)`` with ``W`` of shape ``(in, out)``: ``x @ W + b``.
 MlpParams = list[tuple[np.ndarray, np.ndarray]]

@@ -292,7 +292,7 @@ class Pearl:
         self.sampler.close()
         self.sampler = Sampler(self.family, workers)
 
-    def _weights(self) -> Weights:
+    def collection_weights(self) -> Weights:
         """Numpy copies of π and the encoder for the sampler (shipped once per collection)."""
         cfg = self.cfg
         return Weights(
@@ -310,7 +310,7 @@ class Pearl:
         seeds = self.rng.integers(2**63 - 1, size=len(jobs))
         results = self.sampler.run(
             collect_task,
-            self._weights(),
+            self.collection_weights(),
             [
                 CollectJob(self.train_tasks[idx], int(seed), phases)
                 for (idx, phases), seed in zip(jobs, seeds)
