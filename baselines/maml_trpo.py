@@ -516,15 +516,4 @@ class MamlTrpo:
         set_rng_state(state, self.rng, gen=self.gen)
 
 
-def build(
-    cfg: MamlTrpoConfig,
-    family: TaskFamily,
-    train_tasks: list[Task],
-    device: torch.device,
-    seed: int,
-) -> MamlTrpo:
-    """The MAML-TRPO learner for ``family``'s training tasks."""
-    return MamlTrpo(cfg, family, train_tasks, device, seed)
-
-
-SPEC = AlgorithmSpec("maml-trpo", MamlTrpoConfig, preset, build)
+SPEC = AlgorithmSpec("maml-trpo", MamlTrpoConfig, preset, MamlTrpo)

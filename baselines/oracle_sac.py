@@ -343,15 +343,4 @@ class OracleSac:
         set_rng_state(state, self.rng, gen=self.gen)
 
 
-def build(
-    cfg: OracleSacConfig,
-    family: TaskFamily,
-    train_tasks: list[Task],
-    device: torch.device,
-    seed: int,
-) -> OracleSac:
-    """The oracle-SAC learner for ``family``'s training tasks."""
-    return OracleSac(cfg, family, train_tasks, device, seed)
-
-
-SPEC = AlgorithmSpec("oracle-sac", OracleSacConfig, preset, build)
+SPEC = AlgorithmSpec("oracle-sac", OracleSacConfig, preset, OracleSac)

@@ -412,15 +412,4 @@ class Rl2Ppo:
         set_rng_state(state, self.rng, gen=self.gen)
 
 
-def build(
-    cfg: Rl2PpoConfig,
-    family: TaskFamily,
-    train_tasks: list[Task],
-    device: torch.device,
-    seed: int,
-) -> Rl2Ppo:
-    """The RL²-PPO learner for ``family``'s training tasks."""
-    return Rl2Ppo(cfg, family, train_tasks, device, seed)
-
-
-SPEC = AlgorithmSpec("rl2-ppo", Rl2PpoConfig, preset, build)
+SPEC = AlgorithmSpec("rl2-ppo", Rl2PpoConfig, preset, Rl2Ppo)

@@ -39,6 +39,13 @@ class AlgorithmSpec:
     build: Callable[[Any, TaskFamily, list[Task], torch.device, int], MetaLearner]
     parallel_sampling: bool = False
 
+    def check_workers(self, workers: int) -> None:
+        """``ValueError`` unless this algorithm can collect on ``workers`` processes."""
+        if workers > 1 and not self.parallel_sampling:
+            raise ValueError(
+                f"--workers applies to cocoa and pearl; {self.name} collects in-process"
+            )
+
 
 _REGISTRY: dict[str, AlgorithmSpec] = {}
 _LOADED = False

@@ -212,8 +212,7 @@ def make_run_config(
         cfg = apply_overrides(cfg, overrides)
     if cfg.steps < 0 or cfg.eval_interval <= 0 or cfg.threads < 1 or cfg.workers < 1:
         raise ValueError("steps must be >= 0, eval_interval > 0, threads and workers >= 1")
-    if cfg.workers > 1 and not spec.parallel_sampling:
-        raise ValueError(f"--workers applies to cocoa and pearl; {algo} collects in-process")
+    spec.check_workers(cfg.workers)
     if cfg.algo != algo or cfg.env != family.name:
         raise ValueError("env and algo cannot be changed by a config file")
     get_protocol(cfg.protocol, family)  # validates the (possibly overridden) protocol

@@ -537,19 +537,13 @@ class Pearl:
         self.env_steps, self.iteration = state["env_steps"], state["iteration"]
 
 
-def _build(
-    cfg: PearlConfig, family: TaskFamily, train_tasks: list[Task], device: torch.device, seed: int
-) -> Pearl:
-    return Pearl(cfg, family, train_tasks, device, seed)
-
-
-register_algorithm(AlgorithmSpec("cocoa", PearlConfig, preset, _build, parallel_sampling=True))
+register_algorithm(AlgorithmSpec("cocoa", PearlConfig, preset, Pearl, parallel_sampling=True))
 register_algorithm(
     AlgorithmSpec(
         "pearl",
         PearlConfig,
         lambda family, name: preset(family, name, contrastive=False),
-        _build,
+        Pearl,
         parallel_sampling=True,
     )
 )

@@ -48,11 +48,8 @@ def build(cfg: RunConfig) -> Setup:
     learner = spec.build(
         cfg.algo_config, family, sampler.train_tasks(), torch.device(cfg.device), cfg.seed
     )
+    spec.check_workers(cfg.workers)  # a resumed run may ask for other workers
     if cfg.workers > 1:
-        if not spec.parallel_sampling:
-            raise ValueError(
-                f"--workers applies to cocoa and pearl; {cfg.algo} collects in-process"
-            )
         learner.set_workers(cfg.workers)
     return Setup(family, sampler, protocol, learner)
 

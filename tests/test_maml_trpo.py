@@ -20,7 +20,7 @@ def tiny(family) -> M.MamlTrpoConfig:
 
 
 def learner(family, tasks, seed=0) -> M.MamlTrpo:
-    return M.build(tiny(family), family, tasks[:6], torch.device("cpu"), seed)
+    return M.MamlTrpo(tiny(family), family, tasks[:6], torch.device("cpu"), seed)
 
 
 def random_batch(family, n_tasks, n, seed) -> M.TaskBatch:

@@ -23,7 +23,7 @@ def learner(family, tasks, seed=0) -> S.OracleSac:
         steps_per_task=20,
         num_train_steps=5,
     )
-    return S.build(cfg, family, tasks[:4], torch.device("cpu"), seed)
+    return S.OracleSac(cfg, family, tasks[:4], torch.device("cpu"), seed)
 
 
 def test_config_and_presets(family):

@@ -17,7 +17,7 @@ def learner(family, tasks, seed=0) -> R.Rl2Ppo:
     cfg = dataclasses.replace(
         R.preset(family, "quick"), hidden=16, meta_batch_size=3, minibatch_trials=2, epochs=2
     )
-    agent = R.build(cfg, family, tasks[:5], torch.device("cpu"), seed)
+    agent = R.Rl2Ppo(cfg, family, tasks[:5], torch.device("cpu"), seed)
     with torch.no_grad():  # weights far from zero, so the hidden state visibly matters
         for p in agent.nets.parameters():
             p.add_(0.5 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
