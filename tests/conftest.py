@@ -42,3 +42,24 @@ def checkpoint_round_trip():
         return torch.load(buf, weights_only=False)
 
     return round_trip
+
+
+@pytest.fixture
+def check_resume(checkpoint_round_trip):
+    """``check(make, modules)``: a learner ``make(3)`` trains one iteration; ``make(99)`` loads
+    its checkpoint; the next iteration's metrics, the weights of ``modules(learner)`` and the
+    env-step counts must then be equal. Returns both learners for further checks."""
+
+    def check(make, modules):
+        a = make(3)
+        a.train_iteration()
+        b = make(99)
+        b.load_state_dict(checkpoint_round_trip(a.state_dict()))
+        assert a.train_iteration() == b.train_iteration()
+        for ma, mb in zip(modules(a), modules(b)):
+            for (k, va), vb in zip(ma.state_dict().items(), mb.state_dict().values()):
+                assert torch.equal(va, vb), k
+        assert a.env_steps == b.env_steps
+        return a, b
+
+    return check
