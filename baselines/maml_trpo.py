@@ -111,7 +111,9 @@ class GaussianMLPPolicy(nn.Module):
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], init_std: float):
         super().__init__()
-        self.mean = mlp(obs_dim, act_dim, hidden, activation=nn.Tanh, out_init_scale=None)
+        self.mean = mlp(
+            obs_dim, act_dim, hidden, activation=nn.Tanh, out_init_scale=None, hidden_init="torch"
+        )
         self.log_std = nn.Parameter(torch.full((act_dim,), math.log(init_std)))
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -488,10 +490,12 @@ class MamlTrpo:
 
     # ----------------------------------------------------------------------- meta-test
 
-    def exploration_policy(self, task: Task | None = None) -> Policy:
+    def exploration_policy(
+        self, task: Task | None = None, *, prior_episodes: int = 1, run: int = 0
+    ) -> Policy:
         """The stochastic meta-policy π_θ."""
         params = {k: v.detach() for k, v in self.meta_params().items()}  # values only
-        gen = meta_test_generator(self.seed, self.env_steps, task, self.device)
+        gen = meta_test_generator(self.seed, self.env_steps, task, self.device, run)
         return GaussianActor(self.policy, params, deterministic=False, generator=gen)
 
     def adapt(self, policy: Policy, episodes: list[Episode]) -> Policy:

@@ -298,11 +298,13 @@ class OracleSac:
 
     # ----------------------------------------------------------------------- meta-test
 
-    def exploration_policy(self, task: Task | None = None) -> Policy:
+    def exploration_policy(
+        self, task: Task | None = None, *, prior_episodes: int = 1, run: int = 0
+    ) -> Policy:
         """π(a | s, o) with o = ``task.oracle``, sampling actions."""
         if task is None:
             raise ValueError("oracle-sac conditions on the task: call exploration_policy(task)")
-        gen = meta_test_generator(self.seed, self.env_steps, task, self.device)
+        gen = meta_test_generator(self.seed, self.env_steps, task, self.device, run)
         return OracleActor(self.policy, task.oracle, gen, deterministic=False)
 
     def adapt(self, policy: Policy, episodes: list[Episode]) -> Policy:

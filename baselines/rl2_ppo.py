@@ -381,9 +381,11 @@ class Rl2Ppo:
 
     # ----------------------------------------------------------------------- meta-test
 
-    def exploration_policy(self, task: Task | None = None) -> Policy:
+    def exploration_policy(
+        self, task: Task | None = None, *, prior_episodes: int = 1, run: int = 0
+    ) -> Policy:
         """A new trial (h = 0) of the stochastic recurrent policy."""
-        gen = meta_test_generator(self.seed, self.env_steps, task, self.device)
+        gen = meta_test_generator(self.seed, self.env_steps, task, self.device, run)
         return RL2Actor(self.nets, gen, deterministic=False)
 
     def adapt(self, policy: Policy, episodes: list[Episode]) -> Policy:

@@ -3,10 +3,20 @@
 Protocols (by name):
 
 * ``thesis`` (default): the family's horizon (200 on Metaworld and MuJoCo, 20 on point
-  robots); 10 exploration episodes on Metaworld, 2 on MuJoCo and the sparse point robot, 1 on
-  the dense point robot (PEARL's counts); then 3 evaluation episodes with the adapted policy.
+  robots); the family's exploration episodes (10 on Metaworld, 2 on MuJoCo and the sparse
+  point robot, 1 on the dense point robot: this suite's choice for the thesis's protocol),
+  then 3 evaluation episodes with the adapted policy, whose mean return is reported.
 * ``metaworld-v3``: Metaworld's own meta-learning protocol: horizon 500, 10 adaptation
   episodes, then 3 evaluation episodes; success if any step succeeds.
+* ``pearl``: PEARL's online evaluation (oyster's ``collect_paths`` / ``_do_eval``), on PEARL's
+  own families (point robots and MuJoCo locomotion). Per test task, two independent runs; in
+  each, the first ``num_exp_traj_eval`` trajectories come from the exploration policy (PEARL:
+  a fresh z from the prior for each), and every later trajectory from ``adapt`` on all the
+  trajectories so far (PEARL: the posterior re-inferred from all context, a fresh z drawn from
+  it), up to the family's trajectory count: point-robot 1 of 3, sparse-point-robot 5 of 20,
+  MuJoCo 2 of 3 (600 steps). Actions are PEARL's mean actions. Reported: the last
+  trajectory's return averaged over the two runs (PEARL's figure); the online curve, return
+  by trajectory index, is kept in the records.
 
 Reported per task: the mean return (of the context reward: sparse where the family has one)
 and the success rate of the evaluation episodes; the overall figures are means over tasks.
@@ -14,26 +24,33 @@ and the success rate of the evaluation episodes; the overall figures are means o
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from cocoa.envs import Task, TaskFamily
 
 from .rollout import rollout
-from .types import MetaLearner
+from .types import Episode, MetaLearner
 
-PROTOCOLS = ("thesis", "metaworld-v3")
+PROTOCOLS = ("thesis", "metaworld-v3", "pearl")
 
 
 @dataclass(frozen=True)
 class EvalProtocol:
-    """How many episodes of which length are used to explore and to evaluate."""
+    """How many episodes of which length are used to explore and to evaluate.
+
+    ``online``: PEARL's protocol, where each of the ``n_eval`` trajectories after the
+    ``n_explore`` exploration ones is run by a policy adapted on all trajectories so far, and
+    only the last one is reported; ``n_runs`` independent runs per task are averaged.
+    """
 
     name: str
     horizon: int
     n_explore: int
     n_eval: int
+    n_runs: int = 1
+    online: bool = False
 
 
 def get_protocol(name: str, family: TaskFamily) -> EvalProtocol:
@@ -46,6 +63,14 @@ def get_protocol(name: str, family: TaskFamily) -> EvalProtocol:
                 f"protocol 'metaworld-v3' applies to Metaworld families, not {family.name!r}"
             )
         return EvalProtocol(name, 500, 10, 3)
+    if name == "pearl":
+        if family.pearl_eval is None:
+            raise ValueError(
+                f"protocol 'pearl' applies to PEARL's own families (point robots, MuJoCo "
+                f"locomotion), not {family.name!r}; use 'thesis' or 'metaworld-v3'"
+            )
+        n_explore, n_total = family.pearl_eval
+        return EvalProtocol(name, family.horizon, n_explore, n_total - n_explore, 2, True)
     raise ValueError(f"unknown protocol {name!r}; choose from {', '.join(PROTOCOLS)}")
 
 
@@ -57,6 +82,7 @@ class TaskResult:
     explore_returns: list[float]
     returns: list[float]
     successes: list[bool]
+    online_returns: list[list[float]] = field(default_factory=list)  # (run, trajectory)
 
     @property
     def mean_return(self) -> float:
@@ -83,6 +109,11 @@ class EvalResult:
     def success_rate(self) -> float:
         return float(np.mean([t.success_rate for t in self.tasks]))
 
+    def online_curve(self) -> list[float] | None:
+        """Mean return by trajectory index over tasks and runs (``online`` protocols only)."""
+        curves = [run for t in self.tasks for run in t.online_returns]
+        return np.mean(curves, axis=0).tolist() if curves else None
+
     def metrics(self, prefix: str = "meta_test") -> dict[str, float]:
         """The scalars logged in ``progress.csv``."""
         out = {f"{prefix}/return": self.mean_return}
@@ -105,28 +136,50 @@ def evaluate(
     protocol: EvalProtocol,
     seed: int = 0,
 ) -> EvalResult:
-    """Meta-tests ``learner`` on ``tasks``: for each, a fresh exploration policy runs
-    ``protocol.n_explore`` episodes, ``learner.adapt`` turns them into the evaluated policy,
-    which runs ``protocol.n_eval`` episodes. ``seed`` seeds each task's env resets."""
+    """Meta-tests ``learner`` on ``tasks``.
+
+    For each task a fresh exploration policy runs ``protocol.n_explore`` episodes and
+    ``learner.adapt`` turns them into the evaluated policy, which runs ``protocol.n_eval``
+    episodes; on an ``online`` protocol ``adapt`` is called again before every evaluated
+    episode, on all episodes so far, and ``n_runs`` independent runs are made. ``seed`` seeds
+    each task's env resets (the env's own generator, nothing global).
+    """
     env = family.make_env(tasks[0], horizon=protocol.horizon)
     results = []
     for i, task in enumerate(tasks):
         env.set_task(task)
-        # seeds the env's own reset noise (nothing global) at the task's first reset
-        first_seed = iter([seed * 1_000_003 + i])
-        policy = learner.exploration_policy(task)
-        explore = [
-            rollout(env, policy, seed=next(first_seed, None)) for _ in range(protocol.n_explore)
+        runs = [
+            _run(learner, env, task, protocol, run, seed * 1_000_003 + i + run * 100_003)
+            for run in range(protocol.n_runs)
         ]
-        adapted = learner.adapt(policy, explore)
-        evals = [rollout(env, adapted, seed=next(first_seed, None)) for _ in range(protocol.n_eval)]
+        if protocol.online:  # the last trajectory of each run is the reported one
+            evals = [episodes[-1] for episodes in runs]
+            explore: list[Episode] = []
+        else:
+            explore, evals = runs[0][: protocol.n_explore], runs[0][protocol.n_explore :]
         results.append(
             TaskResult(
                 task=task.index,
                 explore_returns=[e.ret for e in explore],
                 returns=[e.ret for e in evals],
                 successes=[e.success for e in evals],
+                online_returns=[[e.ret for e in run] for run in runs] if protocol.online else [],
             )
         )
     env.close()
     return EvalResult(protocol.name, results, family.has_success)
+
+
+def _run(
+    learner: MetaLearner, env, task: Task, protocol: EvalProtocol, run: int, first_seed: int
+) -> list[Episode]:
+    """One run on ``task``: the exploration episodes, then the evaluated ones, in order."""
+    seeds = iter([first_seed])  # seeds the first reset; later episodes continue the stream
+    policy = learner.exploration_policy(task, prior_episodes=protocol.n_explore, run=run)
+    episodes = [rollout(env, policy, seed=next(seeds, None)) for _ in range(protocol.n_explore)]
+    adapted = learner.adapt(policy, episodes)
+    for k in range(protocol.n_eval):
+        if protocol.online and k > 0:  # re-adapted on every trajectory so far
+            adapted = learner.adapt(policy, episodes)
+        episodes.append(rollout(env, adapted, seed=next(seeds, None)))
+    return episodes

@@ -26,16 +26,31 @@ def mlp(
     hidden: Sequence[int],
     activation: type[nn.Module] = nn.ReLU,
     out_init_scale: float | None = 3e-3,
+    hidden_init: str = "rlkit",
 ) -> nn.Sequential:
     """``in_dim → hidden[0] → … → out_dim`` with ``activation`` between layers.
 
-    ``out_init_scale`` initialises the last layer uniformly in ±scale (rlkit's ``init_w``),
-    which keeps initial Q-values and policy means near zero; ``None`` keeps torch's default.
+    Initialisation, as PEARL's code (rlkit's ``FlattenMlp``) does it:
+
+    * ``hidden_init="rlkit"``: hidden weights uniform in ±1/√fan, biases 0.1. rlkit's
+      ``fanin_init`` reads ``fan`` from ``weight.size(0)``, which for an ``(out, in)`` weight is
+      the layer's *output* width; we keep that, so the first layer is initialised as in PEARL
+      (for square hidden layers the two readings agree). ``"torch"``: torch's default.
+    * ``out_init_scale``: the last layer's weight and bias uniform in ±scale (rlkit's
+      ``init_w``: 3e-3 for Q, V and the encoder, 1e-3 for the policy heads), which keeps
+      initial Q-values and policy means near zero; ``None`` keeps torch's default.
     """
+    if hidden_init not in ("rlkit", "torch"):
+        raise ValueError(f"hidden_init must be 'rlkit' or 'torch', got {hidden_init!r}")
     layers: list[nn.Module] = []
     dims = [in_dim, *hidden]
     for a, b in zip(dims[:-1], dims[1:]):
-        layers += [nn.Linear(a, b), activation()]
+        layer = nn.Linear(a, b)
+        if hidden_init == "rlkit":
+            bound = 1.0 / math.sqrt(layer.weight.size(0))
+            nn.init.uniform_(layer.weight, -bound, bound)
+            nn.init.constant_(layer.bias, 0.1)
+        layers += [layer, activation()]
     last = nn.Linear(dims[-1], out_dim)
     if out_init_scale is not None:
         nn.init.uniform_(last.weight, -out_init_scale, out_init_scale)
@@ -59,7 +74,8 @@ class TanhGaussianPolicy(nn.Module):
 
     def __init__(self, in_dim: int, act_dim: int, hidden: Sequence[int]):
         super().__init__()
-        self.trunk = mlp(in_dim, 2 * act_dim, hidden)
+        # mean and log-std heads in one last layer, both ±1e-3 as rlkit's policy heads
+        self.trunk = mlp(in_dim, 2 * act_dim, hidden, out_init_scale=1e-3)
         self.act_dim = act_dim
 
     def forward(

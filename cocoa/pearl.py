@@ -169,8 +169,9 @@ def preset(family: TaskFamily, name: str, contrastive: bool = True) -> PearlConf
 class PearlPolicy:
     """π(a | s, z) with a task belief: collects context and resamples z at episode starts.
 
-    ``posterior_sampling`` (meta-test exploration): z ~ prior for the first episode, then
-    z ~ q(z | all context observed so far) at each ``reset``. Otherwise z stays fixed.
+    ``posterior_sampling`` (meta-test exploration): a fresh z ~ prior for each of the first
+    ``prior_episodes`` episodes, then z ~ q(z | all context observed so far) at each ``reset``.
+    Otherwise z stays fixed.
     """
 
     def __init__(
@@ -180,16 +181,23 @@ class PearlPolicy:
         deterministic: bool,
         generator: torch.Generator,
         posterior_sampling: bool = False,
+        prior_episodes: int = 1,
     ):
         self.agent, self.z = agent, z  # z: (latent,)
         self.deterministic = deterministic
         self.generator = generator
         self.posterior_sampling = posterior_sampling
+        self.prior_episodes = prior_episodes
+        self.episodes = 0  # episodes started
         self.context: list[np.ndarray] = []
 
     def reset(self) -> None:
-        if self.posterior_sampling and self.context:
-            self.z = self.agent.sample_z(self.context_tensor(), self.generator)
+        if self.posterior_sampling and self.episodes > 0:
+            if self.episodes < self.prior_episodes:
+                self.z = self.agent.prior_z(self.generator)
+            else:
+                self.z = self.agent.sample_z(self.context_tensor(), self.generator)
+        self.episodes += 1
 
     @torch.no_grad()
     def act(self, observation: np.ndarray) -> np.ndarray:
@@ -482,22 +490,47 @@ class Pearl:
         out["train_return"] = float(np.mean(posterior_returns)) if posterior_returns else None
         return out
 
-    def exploration_policy(self, task: Task | None = None) -> Policy:
-        """Posterior sampling from the prior, with mean actions (PEARL's evaluation).
+    def exploration_policy(
+        self, task: Task | None = None, *, prior_episodes: int = 1, run: int = 0
+    ) -> Policy:
+        """Posterior sampling, with mean actions (PEARL's evaluation): a fresh z from the
+        prior for each of the first ``prior_episodes`` episodes, then from the posterior.
 
-        Its z draws come from a generator seeded by (run seed, env steps, task), so a
+        Its z draws come from a generator seeded by (run seed, env steps, task, ``run``), so a
         meta-test is a function of the weights alone: reproducible from a checkpoint and
         independent of how often, or in which order, tasks were evaluated before.
         """
-        gen = meta_test_generator(self.seed, self.env_steps, task, self.device)
+        gen = meta_test_generator(self.seed, self.env_steps, task, self.device, run)
         return PearlPolicy(
-            self, self.prior_z(gen), deterministic=True, generator=gen, posterior_sampling=True
+            self,
+            self.prior_z(gen),
+            deterministic=True,
+            generator=gen,
+            posterior_sampling=True,
+            prior_episodes=prior_episodes,
         )
 
+    def episode_context(self, episodes: list[Episode]) -> torch.Tensor:
+        """The transitions of ``episodes`` as one task's context: ``(1, n, context_dim)``,
+        with the context reward (sparse where the family has one)."""
+        parts = [
+            np.concatenate(
+                [e.observations, e.actions, e.context_rewards[:, None]]
+                + ([e.next_observations] if self.cfg.use_next_obs_in_context else []),
+                axis=1,
+            )
+            for e in episodes
+        ]
+        return torch.as_tensor(np.concatenate(parts), dtype=torch.float32, device=self.device)[None]
+
     def adapt(self, policy: Policy, episodes: list[Episode]) -> Policy:
-        """z ~ q(z | the exploration episodes' context), fixed; mean actions."""
+        """z ~ q(z | the context of ``episodes``), fixed; mean actions. With no episodes,
+        z ~ prior."""
         assert isinstance(policy, PearlPolicy)
-        z = self.sample_z(policy.context_tensor(), policy.generator)
+        if episodes:
+            z = self.sample_z(self.episode_context(episodes), policy.generator)
+        else:
+            z = self.prior_z(policy.generator)
         return PearlPolicy(self, z, deterministic=True, generator=policy.generator)
 
     # ----------------------------------------------------------- checkpointing

@@ -43,14 +43,18 @@ def set_rng_state(
 
 
 def meta_test_generator(
-    seed: int, env_steps: int, task: Task | None, device: torch.device
+    seed: int, env_steps: int, task: Task | None, device: torch.device, run: int = 0
 ) -> torch.Generator:
-    """A torch generator seeded by (run seed, env steps, task) for a meta-test policy.
+    """A torch generator seeded by (run seed, env steps, task, evaluation run) for a meta-test
+    policy.
 
     A meta-test is then a function of the weights alone: reproducible from a checkpoint and
     independent of how often, or in which order, tasks were evaluated before; and evaluating
-    never shifts the training streams.
+    never shifts the training streams. ``run`` tells apart the independent runs of one task
+    (the ``pearl`` protocol makes two).
     """
     key = f"{seed}/{env_steps}/{task.split if task else ''}/{task.index if task else -1}"
+    if run:
+        key += f"/run{run}"
     digest = hashlib.sha256(key.encode()).digest()
     return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)

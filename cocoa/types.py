@@ -97,12 +97,17 @@ class MetaLearner(Protocol):
 
         ``None`` marks a metric that does not apply this iteration (an empty cell)."""
 
-    def exploration_policy(self, task: Task | None = None) -> Policy:
+    def exploration_policy(
+        self, task: Task | None = None, *, prior_episodes: int = 1, run: int = 0
+    ) -> Policy:
         """A fresh policy to explore ``task`` (its state starts empty).
 
         The evaluator passes the task: an oracle learner reads its features, a learner with
         random exploration may seed it from the task so an evaluation is reproducible from a
-        checkpoint; a meta-learner must not use it to adapt."""
+        checkpoint; a meta-learner must not use it to adapt. ``prior_episodes``: a
+        posterior-sampling learner (PEARL) draws a fresh z from the prior for that many
+        episodes before it samples its posterior; others ignore it. ``run`` numbers the
+        independent evaluations of one task, for a distinct random stream."""
 
     def adapt(self, policy: Policy, episodes: list[Episode]) -> Policy:
         """The adapted policy to evaluate, from the exploration ``policy`` and its episodes."""

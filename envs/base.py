@@ -141,6 +141,9 @@ class TaskFamily(abc.ABC):
     has_sparse_reward: bool = False
     kind: str = ""  # "metaworld", "locomotion", "point"
     explore_episodes: int = 2  # exploration episodes at meta-test (thesis protocol)
+    # PEARL's online evaluation (the ``pearl`` protocol): (prior trajectories, trajectories)
+    # per test task, from its configs; None where PEARL defined no such evaluation
+    pearl_eval: tuple[int, int] | None = None
 
     _spaces: tuple[gym.Space, gym.Space] | None = None
 

@@ -281,6 +281,7 @@ class LocomotionFamily(TaskFamily):
     horizon = 200
     has_success = False
     explore_episodes = 2
+    pearl_eval = (2, 3)  # oyster: num_exp_traj_eval 2, num_steps_per_eval 600
     env_class: type[gym.Env]
 
     @property

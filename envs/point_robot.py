@@ -1,10 +1,17 @@
 """2-D point robots (PEARL's navigation test bed): ``point-robot`` and ``sparse-point-robot``.
 
-The robot starts at the origin; an action moves it by at most 0.1 per axis. The dense reward
-is the negative distance to the goal. ``sparse-point-robot`` puts goals on the upper half of
-the unit circle and reports ``info["sparse_reward"] = 1 - distance`` inside radius 0.2 of the
-goal and 0 elsewhere: the dense reward is kept for RL, the sparse one is used for context and
-evaluation.
+As in PEARL's own env (oyster ``rlkit/envs/point_robot.py``):
+
+* ``point-robot``: goals uniform on ``[-1, 1]²``; each episode starts at a uniform random
+  point of ``[-1, 1]²``, drawn from the env's own seeded generator (``reset(seed=...)``, never
+  a global one). The reward is the negative distance of the new position to the goal.
+* ``sparse-point-robot``: each episode starts at the origin; the 100 goals are evenly spaced
+  angles on the upper unit half-circle, shuffled by the task seed and split 80 / 20. It reports
+  ``info["sparse_reward"] = 1 - distance`` inside radius 0.2 of the goal and 0 elsewhere: the
+  dense reward is kept for RL, the sparse one is used for context and evaluation.
+
+An action moves the robot by at most 0.1 per axis (actions arrive in ``[-1, 1]`` and
+``TaskEnv`` rescales them, as rlkit's ``NormalizedBoxEnv`` does).
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ class PointEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, goal_radius: float | None = None):
+    def __init__(self, goal_radius: float | None = None, random_start: bool = True):
+        self.random_start = random_start
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float64)
         self.action_space = gym.spaces.Box(-0.1, 0.1, shape=(2,), dtype=np.float64)
         self.goal = np.zeros(2)
@@ -28,8 +36,11 @@ class PointEnv(gym.Env):
         self._state = np.zeros(2)
 
     def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self._state = np.zeros(2)
+        super().reset(seed=seed)  # seeds self.np_random, the env's own generator
+        if self.random_start:
+            self._state = self.np_random.uniform(-1.0, 1.0, size=2)
+        else:
+            self._state = np.zeros(2)
         return self._state.copy(), {}
 
     def step(self, action):
@@ -46,7 +57,7 @@ class PointEnv(gym.Env):
 
 
 class PointRobotFamily(TaskFamily):
-    """Goals uniform on ``[-1, 1]^2``; horizon 20; PEARL's 80 train / 20 test tasks."""
+    """Goals and starts uniform on ``[-1, 1]^2``; horizon 20; PEARL's 80 train / 20 test tasks."""
 
     name = "point-robot"
     full_id = "point-robot"
@@ -56,6 +67,7 @@ class PointRobotFamily(TaskFamily):
     n_test = 20
     oracle_dim = 2
     explore_episodes = 1
+    pearl_eval = (1, 3)  # oyster: num_exp_traj_eval 1, num_steps_per_eval 60
 
     def _make_raw_env(self) -> gym.Env:
         return PointEnv()
@@ -90,10 +102,13 @@ class SparsePointRobotFamily(PointRobotFamily):
     has_sparse_reward = True
     goal_radius = 0.2
     explore_episodes = 2
+    pearl_eval = (5, 20)  # oyster: num_exp_traj_eval 5, num_steps_per_eval 400
 
     def _make_raw_env(self) -> gym.Env:
-        return PointEnv(goal_radius=self.goal_radius)
+        return PointEnv(goal_radius=self.goal_radius, random_start=False)
 
     def _goals(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        angles = rng.uniform(0.0, np.pi, size=n)
-        return np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        # PEARL's: evenly spaced angles on [0, π], shuffled, the first 80 for training
+        angles = np.linspace(0.0, np.pi, num=n)
+        goals = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        return goals[rng.permutation(n)]

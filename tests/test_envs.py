@@ -459,3 +459,41 @@ def test_rand_params_scale_the_original_model(name):
     assert a.oracle.shape == (family.oracle_dim,)
     assert np.abs(a.oracle).max() <= 3.0
     env.close()
+
+
+# ------------------------------------------------------------------ PEARL's point robots
+
+
+def test_point_robot_starts_at_a_seeded_uniform_random_point():
+    family = get_family("point-robot")
+    env = family.make_env()
+    starts = [env.reset(seed=s)[0] for s in range(200)]
+    again = [env.reset(seed=s)[0] for s in range(3)]
+    np.testing.assert_array_equal(starts[:3], again)  # the env's own seeded generator
+    starts = np.array(starts)
+    assert starts.min() >= -1.0 and starts.max() <= 1.0
+    assert starts.std(0) == pytest.approx([2 / np.sqrt(12)] * 2, rel=0.2)  # U[-1, 1]
+    # later episodes continue the stream: a new start each reset
+    env.reset(seed=7)
+    assert not np.array_equal(env.reset()[0], env.reset()[0])
+    # a step moves by the rescaled action and pays minus the new distance to the goal
+    obs, _ = env.reset(seed=1)
+    goal = np.asarray(env.task.param("goal"))
+    nxt, reward, *_ = env.step(np.array([1.0, -0.5]))
+    np.testing.assert_allclose(nxt, obs + [0.1, -0.05])
+    assert reward == pytest.approx(-np.linalg.norm(nxt - goal))
+
+
+def test_sparse_point_robot_goals_and_start_as_pearl():
+    family = get_family("sparse-point-robot")
+    train, test = family.make_tasks(0)
+    goals = np.array([t.param("goal") for t in train + test])
+    angles = np.sort(np.arctan2(goals[:, 1], goals[:, 0]))
+    # 100 evenly spaced angles on [0, π], shuffled and split 80 / 20 by the task seed
+    np.testing.assert_allclose(angles, np.linspace(0, np.pi, 100), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(goals, axis=1), 1.0)
+    other = np.array([t.param("goal") for t in family.make_tasks(1)[1]])
+    assert not np.allclose(goals[80:], other)
+    env = family.make_env(test[0])
+    for s in range(3):
+        np.testing.assert_array_equal(env.reset(seed=s)[0], [0.0, 0.0])
