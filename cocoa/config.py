@@ -29,7 +29,7 @@ class RunConfig:
             every seed and algorithm meets the same tasks).
         steps: env-step budget of meta-training (steps collected on training tasks).
         preset: ``paper`` or ``quick``.
-        protocol: evaluation protocol name (``thesis``, ``metaworld-v3``).
+        protocol: evaluation protocol name (``thesis``, ``metaworld-v3``, ``pearl``).
         device: ``cpu`` or ``cuda`` (resolved; never ``auto`` once written).
         eval_interval: env steps between meta-tests (and checkpoints).
         threads: torch's intra-op CPU threads. 1 by default: the suite's networks are small,

@@ -121,6 +121,17 @@ class EvalResult:
             out[f"{prefix}/success"] = self.success_rate
         return out
 
+    def summary(self) -> dict:
+        """The run-level figures of an evals JSON: mean return (and success), and the online
+        curve on an online protocol."""
+        out: dict = {"return": self.mean_return}
+        if self.has_success:
+            out["success"] = self.success_rate
+        curve = self.online_curve()
+        if curve is not None:
+            out["online_returns"] = curve
+        return out
+
     def records(self) -> list[dict]:
         """Per-task records for the run directory."""
         return [

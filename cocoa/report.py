@@ -1071,6 +1071,54 @@ def learning_curves(
     return pd.concat(frames, ignore_index=True), notes
 
 
+def online_curves(runs: Sequence[Run], hue: str = "algo") -> tuple[pd.DataFrame, list[str]]:
+    """PEARL-protocol online curves: (long frame with env, hue, seed, run, trajectory, value;
+    notes), from each run's last meta-test that kept one (``evals/*.json`` with
+    ``online_returns``: runs meta-tested under ``--protocol pearl``)."""
+    by = "similarity" if hue == "similarity" else "algo"
+    notes: list[str] = []
+    rows = []
+    for r in runs:
+        if by == "similarity" and r.similarity is None:
+            continue
+        evals = sorted((r.path / "evals").glob("*.json"))
+        record = None
+        for path in reversed(evals):
+            data = read_json(path)
+            if isinstance(data, dict) and isinstance(data.get("online_returns"), list):
+                record = data
+                break
+        if record is None:
+            notes.append(f"no online curve (not meta-tested under --protocol pearl): {r.path}")
+            continue
+        label = column_label(column_key(r, by), by)
+        for k, value in enumerate(record["online_returns"], start=1):
+            rows.append(
+                {
+                    "env": r.env,
+                    "hue": label,
+                    "seed": r.seed,
+                    "run": str(r.path),
+                    "trajectory": k,
+                    "value": float(value),
+                    "at_steps": int(record.get("env_steps", 0)),
+                }
+            )
+    if not rows:
+        raise ValueError(
+            "no run has an online curve; meta-train or meta-test with --protocol pearl"
+        )
+    frame = pd.DataFrame(rows)
+    for (env, label), group in frame.groupby(["env", "hue"]):
+        steps = sorted(set(group["at_steps"]))
+        if len(steps) > 1:
+            notes.append(
+                f"{label} on {env}: seeds' last online curves are at different env steps "
+                f"({', '.join(_fmt_steps(s) for s in steps)})"
+            )
+    return frame, notes
+
+
 def _steps_formatter(value: float, _pos: int) -> str:
     if abs(value) >= 1e6:
         return f"{value / 1e6:g}M"
@@ -1085,9 +1133,13 @@ def plot_learning_curves(
     metric: str = "return",
     hue: str = "algo",
     envs: Sequence[str] | None = None,
+    online: bool = False,
 ) -> tuple[list[Path], list[str]]:
     """Draws one panel per env (mean and 95% bootstrap CI band across seeds, seaborn) and
-    writes ``<stem>.png`` and ``<stem>.pdf``; returns (written paths, notes)."""
+    writes ``<stem>.png`` and ``<stem>.pdf``; returns (written paths, notes).
+
+    ``online``: PEARL's online curve instead (return by trajectory index of the last
+    ``pearl``-protocol meta-test, see ``online_curves``)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     from matplotlib.ticker import FuncFormatter
@@ -1096,7 +1148,12 @@ def plot_learning_curves(
     if output.suffix.lower() not in ("", ".png", ".pdf"):
         raise ValueError(f"--output must end in .png or .pdf (both are written), got {output}")
     stem = output.with_suffix("") if output.suffix else output
-    data, notes = learning_curves(runs, metric, hue)
+    if online:
+        data, notes = online_curves(runs, hue)
+        x, xlabel, ylabel = "trajectory", "trajectory (PEARL protocol)", METRIC_LABELS["return"]
+    else:
+        data, notes = learning_curves(runs, metric, hue)
+        x, xlabel, ylabel = "env_steps", "environment steps", METRIC_LABELS[metric]
     env_order = [normalise_env(e) for e in envs] if envs else sorted(set(data["env"]))
     env_order = [e for e in env_order if e in set(data["env"])] + sorted(
         set(data["env"]) - set(env_order)
@@ -1124,7 +1181,7 @@ def plot_learning_curves(
     ncols = min(len(env_order), 3)
     grid = sns.relplot(
         data=data,
-        x="env_steps",
+        x=x,
         y="value",
         hue="hue",
         hue_order=hue_order,
@@ -1142,13 +1199,16 @@ def plot_learning_curves(
         linewidth=2,
         facet_kws={"sharey": False, "sharex": False},
     )
-    grid.set_axis_labels("environment steps", METRIC_LABELS[metric])
+    grid.set_axis_labels(xlabel, ylabel)
     for env, ax in grid.axes_dict.items():
         ax.set_title(titles[env])
-        ax.set_xlabel("environment steps")
-        ax.set_ylabel(METRIC_LABELS[metric])  # every panel: y scales differ across envs
-        ax.xaxis.set_major_formatter(FuncFormatter(_steps_formatter))
-        if metric == "success":
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)  # every panel: y scales differ across envs
+        if online:
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        else:
+            ax.xaxis.set_major_formatter(FuncFormatter(_steps_formatter))
+        if metric == "success" and not online:
             ax.set_ylim(-0.02, 1.02)
     legend_title = "similarity" if hue == "similarity" else "algorithm"
     sns.move_legend(

@@ -381,7 +381,12 @@ def ablate(
     show_default=True,
     help="Writes STEM.png and STEM.pdf.",
 )
-def plot(runs_dir, envs, algos, similarities, metric, hue, output):
+@click.option(
+    "--online",
+    is_flag=True,
+    help="PEARL's online curve (return by trajectory of the last --protocol pearl meta-test).",
+)
+def plot(runs_dir, envs, algos, similarities, metric, hue, output, online):
     """Learning curves: meta-test metric vs env steps, mean and 95% CI band across seeds,
     one panel per env."""
     import matplotlib
@@ -392,7 +397,9 @@ def plot(runs_dir, envs, algos, similarities, metric, hue, output):
     if hue == "similarity" and not algos:
         algos = ["cocoa"]
     runs = load_runs(runs_dir, envs=envs, algos=algos, similarities=similarities)
-    written, notes = plot_learning_curves(runs, output, metric=metric, hue=hue, envs=envs)
+    written, notes = plot_learning_curves(
+        runs, output, metric=metric, hue=hue, envs=envs, online=online
+    )
     for note in notes:
         click.echo(f"note: {note}", err=True)
     click.echo("wrote " + ", ".join(str(p) for p in written))

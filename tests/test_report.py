@@ -528,3 +528,25 @@ def test_reporting_does_not_import_training_code():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_online_curves_from_pearl_protocol_evals(tmp_path: Path):
+    curves = {("pearl", 0): [-20.0, -12.0, -10.0], ("pearl", 1): [-18.0, -10.0, -8.0]}
+    for (algo, seed), curve in curves.items():
+        run_dir = write_run(tmp_path, "point-robot", algo, seed, final(-10.0))
+        write_json(run_dir / "evals" / "000003.json", {"env_steps": 3000, "return": curve[-1]})
+        write_json(
+            run_dir / "evals" / "pearl-000003000.json",
+            {"env_steps": 3000, "online_returns": curve, "return": curve[-1]},
+        )
+    write_run(tmp_path, "point-robot", "oracle-sac", 0, final(-5.0))  # thesis evals only
+    runs = report.load_runs(tmp_path)
+    data, notes = report.online_curves(runs)
+    assert sorted(set(data["hue"])) == ["PEARL"]
+    mean = data.groupby("trajectory")["value"].mean()
+    assert mean.tolist() == pytest.approx([-19.0, -11.0, -9.0])
+    assert any("oracle-sac" in n and "no online curve" in n for n in notes)
+    written, _ = report.plot_learning_curves(runs, tmp_path / "online.png", online=True)
+    assert all(p.stat().st_size > 1000 for p in written)
+    with pytest.raises(ValueError, match="no run has an online curve"):
+        report.online_curves(report.load_runs(tmp_path, algos=["oracle-sac"]))
