@@ -300,25 +300,83 @@ class MultiTaskReplayBuffer:
     # ------------------------------------------------------------ persistence
 
     def state_dict(self) -> dict[str, Any]:
-        """Host arrays (loadable on any device): each field's rows up to the fullest task."""
-        top = int(self.filled.max(initial=0))
-        block = self.storage[:, :top].cpu()
+        """Host arrays (loadable on any device) holding only the rows that can be read.
+
+        Each task's filled rows ``[0, filled)`` are concatenated (no padding to the fullest
+        task). Every field but the next observations keeps its column block, in float32;
+        terminals are stored as booleans when they are all 0 or 1. A next observation is
+        stored only where it differs (bit for bit) from the observation of the following
+        row, which inside an episode it equals; ``load_state_dict`` rebuilds it exactly.
+        """
+        filled = self.filled.copy()
+        rows = torch.cat([self.storage[t, : int(n)] for t, n in enumerate(filled)]).cpu()
+        rows = rows.numpy()  # (sum(filled), width), a copy
+        c = self.columns
+        obs, nxt = rows[:, c["observations"]], rows[:, c["next_observations"]]
+        follows = np.zeros(len(rows), dtype=bool)  # next_obs[r] == obs[r + 1], bitwise
+        if len(rows) > 1:
+            follows[:-1] = (nxt[:-1].view(np.uint32) == obs[1:].view(np.uint32)).all(axis=1)
+        follows[np.cumsum(filled)[filled > 0] - 1] = False  # a task's last row: its own
+        stored = np.flatnonzero(~follows)
+        terminals = rows[:, c["terminals"]]
+        if np.all((terminals == 0) | (terminals == 1)):
+            terminals = terminals.astype(bool)
+        data = {
+            k: np.ascontiguousarray(rows[:, cols])
+            for k, cols in c.items()
+            if k not in ("next_observations", "terminals")
+        }
+        data["terminals"] = np.ascontiguousarray(terminals)
+        data["next_observations_rows"] = stored
+        data["next_observations"] = np.ascontiguousarray(nxt[stored])
         return {
-            "data": {k: block[..., c].numpy().copy() for k, c in self.columns.items()},
+            "format": 2,
+            "data": data,
             "ptr": self.ptr.copy(),
-            "filled": self.filled.copy(),
+            "filled": filled,
             "ep_task": self.ep_task.copy(),
             "ep_start": self.ep_start.copy(),
             "ep_len": self.ep_len.copy(),
         }
 
+    @staticmethod
+    def empty_state(state: dict[str, Any]) -> dict[str, Any]:
+        """``state`` (a ``state_dict``) emptied: no rows, no episodes; what a compacted
+        checkpoint keeps of a buffer it no longer needs."""
+        out = {k: np.zeros_like(v) for k, v in state.items() if k not in ("data", "format")}
+        for k in ("ep_task", "ep_start", "ep_len"):
+            out[k] = np.zeros(0, dtype=np.int64)
+        out["format"] = 2
+        out["data"] = {k: v[:0] for k, v in state["data"].items()}
+        return out
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        top = state["data"]["observations"].shape[1]
+        filled = np.asarray(state["filled"], dtype=np.int64)
+        data = state["data"]
+        if state.get("format", 1) >= 2:
+            top = int(filled.max(initial=0))
+        else:  # format 1: every task's rows padded to the fullest task
+            top = data["observations"].shape[1]
         self.storage = torch.zeros((self.n_tasks, 0, self.width), device=self.device)
         self._resize(min(self.capacity, max(1024, top)))
-        for k, v in state["data"].items():
-            self.storage[:, :top, self.columns[k]] = torch.as_tensor(v).to(self.device)
-        self.ptr, self.filled = state["ptr"].copy(), state["filled"].copy()
+        if state.get("format", 1) >= 2:
+            obs = data["observations"]
+            nxt = np.empty_like(obs)
+            nxt[:-1] = obs[1:]
+            nxt[data["next_observations_rows"]] = data["next_observations"]
+            fields = {k: v for k, v in data.items() if k != "next_observations_rows"}
+            fields["next_observations"] = nxt
+            rows = np.empty((len(obs), self.width), dtype=np.float32)
+            for k, v in fields.items():
+                rows[:, self.columns[k]] = v
+            rows_t = torch.from_numpy(rows).to(self.device)
+            offsets = np.concatenate([[0], np.cumsum(filled)])
+            for t in range(self.n_tasks):
+                self.storage[t, : filled[t]] = rows_t[offsets[t] : offsets[t + 1]]
+        else:
+            for k, v in data.items():
+                self.storage[:, :top, self.columns[k]] = torch.as_tensor(v).to(self.device)
+        self.ptr, self.filled = state["ptr"].copy(), filled.copy()
         self.ep_task, self.ep_start = state["ep_task"].copy(), state["ep_start"].copy()
         self.ep_len = state["ep_len"].copy()
         self._index = None

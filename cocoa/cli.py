@@ -16,6 +16,7 @@ import click
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process stopped by it
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -116,7 +117,9 @@ def _nonnegative(ctx, param, value):
     show_default=True,
     help="auto = paper on CUDA, quick on CPU.",
 )
-@click.option("--protocol", default="thesis", show_default=True, help="thesis or metaworld-v3.")
+@click.option(
+    "--protocol", default="thesis", show_default=True, help="thesis, metaworld-v3 or pearl."
+)
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
@@ -149,6 +152,25 @@ def _nonnegative(ctx, param, value):
     default=None,
     help="Sampler processes (cocoa, pearl) [default: 1, in process]; results do not depend on it.",
 )
+@click.option(
+    "--eval-interval",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Env steps between meta-tests (and checkpoints) [default: the preset's].",
+)
+@click.option(
+    "--set",
+    "set_items",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Config override, e.g. --set algo_config.kl_lambda=0.2 (repeatable; wins over --config).",
+)
+@click.option(
+    "--compact",
+    is_flag=True,
+    help="With --resume of a finished run: drop its replay buffers from the checkpoint "
+    "(meta-test still works; resuming no longer does).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def meta_train(
     env,
@@ -164,23 +186,50 @@ def meta_train(
     config_file,
     resume_dir,
     workers,
+    eval_interval,
+    set_items,
+    compact,
     quiet,
 ):
     """Meta-train ALGO on ENV, meta-testing periodically; writes a run directory."""
+    from cocoa.algorithms import check_budget
     from cocoa.config import load_overrides, make_run_config
     from cocoa.runs import default_run_name, run_dir_for
+    from cocoa.sweep import merge_overrides, parse_set
     from cocoa.trainer import train
 
+    if compact and not resume_dir:
+        raise click.UsageError("--compact needs --resume RUN_DIR (a finished run)")
     if resume_dir:
+        if set_items or config_file:
+            raise click.UsageError("--set and --config apply to new runs, not to --resume")
         cfg, run_dir = _load_run(resume_dir)
+        if compact:
+            from cocoa.trainer import compact as compact_run
+
+            before, after = compact_run(run_dir)
+            click.echo(f"compacted {run_dir}: checkpoint {_size(before)} -> {_size(after)}")
+            return
         if steps is not None:
             cfg = replace(cfg, steps=steps)
         if workers is not None:
             cfg = replace(cfg, workers=workers)
-        result = train(cfg, run_dir, resume=True, progress=not quiet)
+        if eval_interval is not None:
+            cfg = replace(cfg, eval_interval=eval_interval)
+        result = train(
+            cfg,
+            run_dir,
+            resume=True,
+            progress=not quiet,
+            on_resume=lambda iteration, done: _resume_header(cfg, run_dir, iteration, done),
+        )
     else:
         if not env:
             raise click.UsageError("--env is required (e.g. --env reach); see `cocoa envs`")
+        overrides = load_overrides(config_file) if config_file else {}
+        overrides = merge_overrides(overrides, parse_set(set_items))
+        if eval_interval is not None:
+            overrides = merge_overrides(overrides, {"eval_interval": eval_interval})
         cfg = make_run_config(
             env=env,
             algo=algo,
@@ -190,12 +239,14 @@ def meta_train(
             protocol=protocol,
             device=device,
             similarity=similarity,
-            overrides=load_overrides(config_file) if config_file else None,
+            overrides=overrides or None,
             workers=workers or 1,
         )
+        check_budget(cfg)
         run_dir = run_dir_for(Path(out), cfg.env, cfg.algo, name or default_run_name(seed))
         if (run_dir / "config.json").exists():
             raise ValueError(f"{run_dir} already holds a run; pick another --name or --resume it")
+        run_dir.parent.mkdir(parents=True, exist_ok=True)  # a bad --out fails here, in one line
         click.echo(
             f"{cfg.algo} on {cfg.env}: preset {cfg.preset}, {cfg.steps:,} env steps, "
             f"device {cfg.device} -> {run_dir}",
@@ -209,6 +260,19 @@ def meta_train(
     if result.has_success:
         line += f", success {result.success_rate:.3f}"
     click.echo(f"{line} ({run_dir})")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+
+
+def _resume_header(cfg, run_dir, iteration: int, done: int) -> None:
+    """The header line of a resumed run: where it stands and where it goes."""
+    click.echo(
+        f"{cfg.algo} on {cfg.env}: resuming at iteration {iteration}, {done:,} of "
+        f"{cfg.steps:,} env steps, preset {cfg.preset}, device {cfg.device} -> {run_dir}",
+        err=True,
+    )
 
 
 def _load_run(run_dir):
@@ -234,7 +298,13 @@ def _load_run(run_dir):
 @click.option("--protocol", default=None, help="Override the run's protocol.")
 @click.option("--seed", type=int, default=None, help="Evaluation seed [default: the run's].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def meta_test(run_dir, protocol, seed, as_json):
+@click.option(
+    "--save",
+    is_flag=True,
+    help="Also write the result to RUN_DIR/evals/<protocol>-<env steps>.json (where "
+    "`cocoa plot --online` finds PEARL-protocol curves).",
+)
+def meta_test(run_dir, protocol, seed, as_json, save):
     """Evaluate a run's last checkpoint on its held-out test tasks."""
     from cocoa.evaluator import evaluate
     from cocoa.trainer import build, load_checkpoint
@@ -262,19 +332,35 @@ def meta_test(run_dir, protocol, seed, as_json):
         "env_steps": setup.learner.env_steps,
         "protocol": proto.name,
         **result.metrics(),
+        **({"online_returns": result.online_curve()} if proto.online else {}),
         "tasks": result.records(),
     }
+    if save:
+        from cocoa.runs import write_json
+
+        path = run_dir / "evals" / f"{proto.name}-{setup.learner.env_steps:09d}.json"
+        record = {"env_steps": setup.learner.env_steps, "protocol": proto.name}
+        write_json(path, record | result.summary() | {"tasks": result.records()})
     if as_json:
         click.echo(json.dumps(summary, indent=1))
         return
+    if proto.online:
+        episodes = (
+            f"{proto.n_runs} runs of {proto.n_explore} prior + {proto.n_eval} posterior "
+            f"trajectories, the last reported"
+        )
+    else:
+        episodes = f"{proto.n_explore} exploration + {proto.n_eval} evaluation episodes"
     click.echo(
         f"{cfg.algo} on {cfg.env} after {setup.learner.env_steps:,} env steps "
-        f"({proto.name}: {proto.n_explore} exploration + {proto.n_eval} evaluation "
-        f"episodes, horizon {proto.horizon})"
+        f"({proto.name}: {episodes}, horizon {proto.horizon})"
     )
     for t in result.tasks:
         succ = f"  success {t.success_rate:.2f}" if result.has_success else ""
         click.echo(f"  task {t.task:>3}  return {t.mean_return:10.2f}{succ}")
+    if proto.online:
+        curve = ", ".join(f"{r:.2f}" for r in result.online_curve())
+        click.echo(f"online curve (mean return by trajectory): {curve}")
     line = f"mean return {result.mean_return:.2f}"
     if result.has_success:
         line += f", success rate {result.success_rate:.3f}"
@@ -344,7 +430,7 @@ def bench(env, workers, device, presets, algos, only, repeats, episodes, json_pa
     from cocoa.bench import SECTIONS, run_bench
     from cocoa.envs import get_family
     from cocoa.nets import resolve_device
-    from cocoa.runs import write_json
+    from cocoa.runs import prepare_output, write_json
 
     family = get_family(env)
     for algo in algos:
@@ -356,6 +442,7 @@ def bench(env, workers, device, presets, algos, only, repeats, episodes, json_pa
     else:
         devices = [resolve_device(device)]
     path = Path(json_path or f"results/bench/{family.name}-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    prepare_output(path)  # before measuring, not after
     torch.set_num_threads(1)  # as the runs use (RunConfig.threads)
     sections = (only,) if only else SECTIONS
     report = run_bench(
@@ -377,9 +464,18 @@ def bench(env, workers, device, presets, algos, only, repeats, episodes, json_pa
 # ---------------------------------------------------------------------------- entry point
 
 
+def _interrupted(exc) -> None:
+    """The one-line hint of a run stopped by SIGINT or SIGTERM, and its exit status."""
+    click.echo(
+        f"interrupted by {exc.signal}; resume with: cocoa meta-train --resume {exc.run_dir}",
+        err=True,
+    )
+    sys.exit(EXIT_TERMINATED if exc.signal == "SIGTERM" else EXIT_INTERRUPTED)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: user errors become one line and a non-zero exit."""
-    from cocoa.runs import TrainingDiverged
+    from cocoa.runs import RunInterrupted, TrainingDiverged, os_error_message
 
     try:
         cli.main(args=argv, prog_name="cocoa", standalone_mode=False)
@@ -388,9 +484,13 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code or EXIT_USAGE)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt into Abort
+        if isinstance(exc.__cause__, RunInterrupted):
+            _interrupted(exc.__cause__)
         click.echo("aborted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except RunInterrupted as exc:
+        _interrupted(exc)
     except KeyboardInterrupt:
         click.echo("interrupted; continue with `cocoa meta-train --resume RUN_DIR`", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -399,6 +499,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_DIVERGED)
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except OSError as exc:  # a file-system error (permissions, a full disk, a bad path)
+        click.echo(f"error: {os_error_message(exc)}", err=True)
         sys.exit(EXIT_USAGE)
 
 

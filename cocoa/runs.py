@@ -8,16 +8,21 @@ Layout of ``<out>/<env>/<algo>/<run-id>/``::
                        meta_test/return, meta_test/success (families with success), losses
     evals/NNNNNN.json  per-task evaluation records of each meta-test (NNNNNN = iteration)
     checkpoints/latest.pt
+    checkpoints/policy.pt  the acting networks' weights only
     log.txt
+    lock               {"pid", "host", "time"} of the process writing the run (``RunLock``)
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
 import io
 import json
 import math
 import os
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +33,166 @@ BASE_COLUMNS = ["iteration", "env_steps", "wall_time_s"]
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the run's last checkpoint is the last good state."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT or SIGTERM (``signal``) after recording ``interrupted`` in
+    ``run_dir``'s status; resume it with ``cocoa meta-train --resume run_dir``."""
+
+    def __init__(self, run_dir: Path, signal: str):
+        super().__init__(f"{signal}: {run_dir}")
+        self.run_dir, self.signal = Path(run_dir), signal
+
+
+class RunLocked(ValueError):
+    """Another live process writes the run directory (``holder``: its lock record)."""
+
+    def __init__(self, message: str, holder: dict[str, Any]):
+        super().__init__(message)
+        self.holder = holder
+
+
+LOCK_FILE = "lock"
+_HELD: dict[Path, list] = {}  # run dir -> [open lock file, depth] held by this process
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """``(state, start time)`` of process ``pid`` from ``/proc`` (None where unavailable)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (command) "
+    return fields[0], fields[19]
+
+
+def _pid_alive(pid: int, start: str | None = None) -> bool:
+    """Whether process ``pid`` runs on this host: it exists, is not a zombie (a killed
+    process its parent has not reaped yet holds no lock), and, when ``start`` is given,
+    started at that time (so a recycled PID does not count)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        pass
+    stat = _proc_stat(pid)
+    if stat is None:
+        return True
+    state, started = stat
+    return state not in ("Z", "X") and (start is None or started == start)
+
+
+def _read_lock_record(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError:
+        return {}
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _describe_holder(record: dict[str, Any]) -> str:
+    since = record.get("time")
+    when = f" since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(since))}" if since else ""
+    return f"PID {record.get('pid', '?')} on host {record.get('host', '?')}{when}"
+
+
+def lock_holder(run_dir: Path) -> dict[str, Any] | None:
+    """The lock record of the process that writes ``run_dir`` now, or None.
+
+    Read without taking the lock (a reader never blocks a writer): a record whose PID no
+    longer runs on this host is stale and gives None. A record from another host is
+    reported as held (its liveness cannot be checked from here).
+    """
+    record = _read_lock_record(Path(run_dir) / LOCK_FILE)
+    if not record.get("pid"):
+        return None
+    if record.get("host") == socket.gethostname() and not _pid_alive(
+        int(record["pid"]), record.get("start")
+    ):
+        return None
+    return record
+
+
+class RunLock:
+    """Exclusive lock on a run directory for one writer: ``<run_dir>/lock`` holds the
+    writer's PID, host and start time, and an ``fcntl.flock`` on it is the lock itself
+    (the OS drops it when the process dies, however it dies).
+
+    ``acquire()`` raises ``RunLocked`` (a ``ValueError``: one line naming the holder) when
+    another process holds it, and returns a message when it took over a stale record (a
+    writer that ended without releasing: killed, crashed), else None. Re-entrant within a
+    process. Use as a context manager or call ``release()``.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir).resolve()
+        self.path = self.run_dir / LOCK_FILE
+
+    def acquire(self) -> str | None:
+        held = _HELD.get(self.run_dir)
+        if held is not None:
+            held[1] += 1
+            return None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")  # noqa: SIM115  (kept open while the lock is held)
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            fh.close()
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            record = _read_lock_record(self.path)
+            raise RunLocked(
+                f"{self.run_dir} is in use by another cocoa process ({_describe_holder(record)}); "
+                "wait for it to end or stop it",
+                record,
+            ) from None
+        previous = _read_lock_record(self.path)
+        mine = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+        stat = _proc_stat(os.getpid())
+        if stat is not None:
+            mine["start"] = stat[1]
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps(mine) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+        _HELD[self.run_dir] = [fh, 1]
+        if previous.get("pid") and previous.get("pid") != os.getpid():
+            gone = "which no longer runs" if previous.get("host") == mine["host"] else "not held"
+            return f"took over the stale lock of {_describe_holder(previous)} ({gone})"
+        return None
+
+    def release(self) -> None:
+        held = _HELD.get(self.run_dir)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] > 0:
+            return
+        del _HELD[self.run_dir]
+        fh = held[0]
+        try:
+            fh.seek(0)
+            fh.truncate()  # an empty record: nobody holds the run
+        except OSError:
+            pass
+        finally:
+            fh.close()  # drops the flock
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -44,6 +209,33 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for a file-system error: what failed, and on which path."""
+    what = exc.strerror or type(exc).__name__
+    paths = [p for p in (exc.filename, exc.filename2) if p is not None]
+    if isinstance(exc, FileExistsError | NotADirectoryError) and paths:
+        blocking = next((q for q in Path(paths[0]).parents if q.is_file()), None)
+        if Path(paths[0]).is_file() or blocking is not None:
+            where = blocking or paths[0]
+            return f"cannot use {paths[0]}: {where} is a file, not a folder"
+    return f"{what}: " + " -> ".join(str(p) for p in paths) if paths else f"{what}: {exc}"
+
+
+def prepare_output(path: str | Path) -> Path:
+    """Creates the folder of an output file and checks that the file can be written there;
+    ``ValueError`` with one line (naming the path and the reason) otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"cannot write {path}: it is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the folder of {path}: {os_error_message(exc)}") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"cannot write {path}: permission denied")
+    return path
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -5,15 +5,19 @@ Run directories are deterministic, ``<out>/<env>/<algo>/<name>`` with ``name`` =
 or ``<similarity>-seed<k>`` when the sweep varies the similarity, so a relaunched sweep finds
 its runs again and decides per run (``plan``):
 
-* ``status.json`` says ``finished`` → skip;
+* another live process holds the run's lock (``cocoa.runs.RunLock``) → leave it alone and
+  report it ``busy``;
+* ``status.json`` says ``finished`` → skip, unless the sweep's ``--steps`` is larger than
+  the env steps the run reached: then resume it to the new budget;
 * ``diverged`` → skip and report it (resuming would diverge again from the same checkpoint;
   delete the directory to rerun it);
 * a checkpoint exists (the run was killed, interrupted or failed after its first meta-test)
   → ``train(..., resume=True)``;
 * otherwise → start fresh (a half-written directory without a checkpoint is removed first).
 
-An existing run whose ``config.json`` differs from the one the sweep would write stops the
-sweep before anything runs (it would otherwise be skipped or resumed under the wrong config).
+An existing run whose ``config.json`` differs from the one the sweep would write (other than
+in its budget, ``steps``) stops the sweep before anything runs (it would otherwise be skipped
+or resumed under the wrong config).
 
 A run that raises records its traceback in ``<run_dir>/error.txt`` and ``status.json``
 (status ``failed``, or ``diverged`` as the trainer wrote it, with ``error``); the other runs go
@@ -34,7 +38,16 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from cocoa.runs import read_json, read_status, run_dir_for, write_status
+from cocoa.runs import (
+    LOCK_FILE,
+    RunLock,
+    RunLocked,
+    lock_holder,
+    read_json,
+    read_status,
+    run_dir_for,
+    write_status,
+)
 
 # The trainer's checkpoint inside a run directory (layout in ``cocoa.runs``).
 CHECKPOINT = Path("checkpoints") / "latest.pt"
@@ -160,7 +173,7 @@ def expand_grid(
     whose workers have GPUs this machine lacks: configs are built for the CPU, then their
     device is set to ``cuda`` (and ``preset="auto"`` means ``paper``).
     """
-    from cocoa.algorithms import get_algorithm
+    from cocoa.algorithms import check_budget, get_algorithm
     from cocoa.config import make_run_config, to_dict
 
     if not algos or not envs or not seeds:
@@ -192,6 +205,8 @@ def expand_grid(
                         similarity=sim,
                         overrides=overrides,
                     )
+                    if seed == seeds[0]:  # the budget check does not depend on the seed
+                        check_budget(cfg)
                     config = json.loads(json.dumps(to_dict(cfg)))
                     if worker_device is not None:
                         config["device"] = worker_device
@@ -206,7 +221,7 @@ def expand_grid(
 # -------------------------------------------------------------------------------- plan
 
 
-SKIP, DIVERGED, RESUME, FRESH = "skip", "diverged", "resume", "fresh"
+SKIP, DIVERGED, RESUME, FRESH, BUSY = "skip", "diverged", "resume", "fresh", "busy"
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -222,21 +237,33 @@ def _without(config: Any, key: str) -> Any:
 
 def plan_run(run: SweepRun) -> str:
     """What a (re)launched sweep does with ``run``: ``skip``, ``diverged`` (skip and report),
-    ``resume`` or ``fresh``. ``ValueError`` when the directory holds a run of another
-    config."""
+    ``busy`` (another live process writes it: leave it alone), ``resume`` or ``fresh``.
+    ``ValueError`` when the directory holds a run of another config (a larger budget is the
+    same config, extended)."""
     config_path = run.run_dir / "config.json"
     if config_path.exists():
         existing = read_json(config_path)
-        # threads only say how a run executes (set per executor), not what it computes
-        diff = _diff(_without(existing, "threads"), _without(run.config, "threads"))
+        # threads only say how a run executes (set per executor), not what it computes;
+        # steps is the budget, which a relaunch may raise
+        diff = _diff(
+            _without(_without(existing, "threads"), "steps"),
+            _without(_without(run.config, "threads"), "steps"),
+        )
         if diff:
             more = f" (+{len(diff) - 2} more)" if len(diff) > 2 else ""
             raise ValueError(
                 f"{run.run_dir} holds a run with another config ({'; '.join(diff[:2])}{more}); "
                 "use another --out or remove it"
             )
-    status = read_status(run.run_dir).get("status") if run.run_dir.exists() else "missing"
+    if run.run_dir.exists() and lock_holder(run.run_dir):
+        return BUSY
+    record = read_status(run.run_dir) if run.run_dir.exists() else {"status": "missing"}
+    status = record.get("status")
     if status == "finished":
+        reached = int(record.get("env_steps") or 0)
+        budget = int(run.config.get("steps", 0))
+        if reached < budget and (run.run_dir / CHECKPOINT).exists():
+            return RESUME  # a larger --steps extends the finished run
         return SKIP
     if status == "diverged":
         return DIVERGED
@@ -254,17 +281,32 @@ def plan(runs: Sequence[SweepRun]) -> list[tuple[SweepRun, str]]:
 
 
 def _record_failure(run_dir: Path, error: str, trace: str) -> str:
-    """Writes ``error.txt`` and marks ``status.json`` failed (keeps ``diverged``)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "error.txt").write_text(trace if trace.endswith("\n") else trace + "\n")
+    """Writes ``error.txt`` and marks ``status.json`` failed (keeps ``diverged``); when the
+    run directory cannot be written, the sweep still goes on."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text(trace if trace.endswith("\n") else trace + "\n")
+    except OSError:
+        return "failed"
     try:
         previous = read_status(run_dir)
     except ValueError:
         previous = {}
     status = "diverged" if previous.get("status") == "diverged" else "failed"
-    keep = {k: previous[k] for k in ("iteration", "env_steps") if k in previous}
+    keep = {k: previous[k] for k in ("iteration", "env_steps", "last_eval_step") if k in previous}
     write_status(run_dir, status, error=error, error_file="error.txt", **keep)
     return status
+
+
+def _clear(run_dir: Path) -> None:
+    """Removes a half-written run's files, all but the lock this process holds."""
+    for child in run_dir.iterdir():
+        if child.name == LOCK_FILE:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def execute_run(job: dict[str, Any], train_fn: TrainFn | None = None) -> dict[str, Any]:
@@ -288,13 +330,17 @@ def execute_run(job: dict[str, Any], train_fn: TrainFn | None = None) -> dict[st
         cfg = from_dict(config, get_algorithm(config["algo"]).config_cls)
         if job.get("threads"):
             cfg = replace(cfg, threads=int(job["threads"]))
-        if job["action"] == FRESH and run_dir.exists():
-            shutil.rmtree(run_dir)
-        last = train_fn(cfg, run_dir, resume=job["action"] == RESUME, progress=False)
+        with RunLock(run_dir):  # held across the clean-up and the run (train re-enters it)
+            if job["action"] == FRESH:
+                _clear(run_dir)
+            last = train_fn(cfg, run_dir, resume=job["action"] == RESUME, progress=False)
         result["status"] = "finished"
         mean_return = getattr(last, "mean_return", None)
         if mean_return is not None:
             result["return"] = float(mean_return)
+    except RunLocked as exc:  # another process writes the run: touch nothing
+        result["status"] = BUSY
+        result["error"] = str(exc)
     except Exception as exc:  # noqa: BLE001  (every failure is recorded, the sweep goes on)
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
         result["status"] = _record_failure(run_dir, error, traceback.format_exc())
@@ -310,8 +356,8 @@ class SweepResult:
     """Outcome of a sweep: one entry per run, in grid order.
 
     ``outcomes``: ``(run, status, detail)`` with status ``finished`` (ran now),
-    ``skipped`` (finished before), ``failed``, ``diverged`` or ``not run`` (interrupted
-    sweep).
+    ``skipped`` (finished before), ``failed``, ``diverged``, ``busy`` (another live process
+    writes the run; left alone) or ``not run`` (interrupted sweep).
     """
 
     outcomes: list[tuple[SweepRun, str, str]]
@@ -327,6 +373,7 @@ class SweepResult:
     def summary(self) -> str:
         """Counts line plus one line per run that is not finished."""
         parts = [f"{self.count(s)} {s}" for s in ("finished", "skipped", "failed", "diverged")]
+        parts += [f"{self.count('busy')} busy"] if self.count("busy") else []
         parts += [f"{self.count('not run')} not run"] if self.count("not run") else []
         lines = [f"sweep: {len(self.outcomes)} runs: " + ", ".join(parts)]
         for run, status, detail in self.outcomes:
@@ -334,6 +381,8 @@ class SweepResult:
                 see = run.run_dir / "error.txt"
                 where = f" (see {see})" if see.exists() else ""
                 lines.append(f"  {status}: {run.run_dir}: {detail}{where}")
+            elif status == "busy":
+                lines.append(f"  busy: {run.run_dir}: {detail}")
             elif status == "not run":
                 lines.append(f"  not run: {run.run_dir}")
         return "\n".join(lines)
@@ -504,10 +553,14 @@ def run_sweep(
         raise ValueError(f"--workers must be >= 0, got {workers}")
     planned = plan(runs)
     todo = [(r, a) for r, a in planned if a in (RESUME, FRESH)]
-    n = {a: sum(x == a for _, x in planned) for a in (SKIP, DIVERGED, RESUME, FRESH)}
+    for run, _ in todo:  # a bad --out fails here, in one line, before anything runs
+        run.run_dir.parent.mkdir(parents=True, exist_ok=True)
+    n = {a: sum(x == a for _, x in planned) for a in (SKIP, DIVERGED, RESUME, FRESH, BUSY)}
+    busy = f", {n[BUSY]} in use by another process (left alone)" if n[BUSY] else ""
     echo(
         f"sweep: {len(planned)} runs: {n[SKIP]} finished before (skipped), "
         f"{n[DIVERGED]} diverged before (skipped), {n[RESUME]} to resume, {n[FRESH]} to start"
+        + busy
     )
     status: dict[Path, tuple[str, str]] = {}
     for run, action in planned:
@@ -516,6 +569,12 @@ def run_sweep(
         elif action == DIVERGED:
             error = read_status(run.run_dir).get("error", "diverged")
             status[run.run_dir] = ("diverged", f"{error}; delete the run directory to rerun it")
+        elif action == BUSY:
+            holder = lock_holder(run.run_dir) or {}
+            status[run.run_dir] = (
+                "busy",
+                f"in use by PID {holder.get('pid', '?')} on host {holder.get('host', '?')}",
+            )
 
     display = _Display(len(todo), progress and bool(todo))
 

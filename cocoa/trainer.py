@@ -2,16 +2,24 @@
 
 ``train(cfg, run_dir)`` runs until ``cfg.steps`` env steps were collected. It meta-tests the
 untrained agent first (iteration 0), then every ``cfg.eval_interval`` env steps and at the
-end; each meta-test is followed by an atomic checkpoint. ``resume=True`` restarts from the
+end; each meta-test is followed by an atomic checkpoint (``checkpoints/latest.pt``) and the
+acting networks' weights alone (``checkpoints/policy.pt``). ``resume=True`` restarts from the
 last checkpoint and cuts ``progress.csv`` back to the rows that checkpoint had written, so the
 resumed run re-creates exactly the rows a run without interruption writes.
+
+One process writes a run at a time (``cocoa.runs.RunLock``). SIGTERM, like SIGINT, stops the
+run as an interrupt: ``status.json`` says ``interrupted`` with the last checkpoint's counters.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
+import signal
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +32,16 @@ from cocoa.task_samplers import TaskSampler
 from .algorithms import get_algorithm
 from .config import RunConfig, to_dict
 from .evaluator import EvalProtocol, EvalResult, evaluate, get_protocol
-from .runs import ProgressWriter, TrainingDiverged, atomic_write_bytes, write_json, write_status
+from .runs import (
+    ProgressWriter,
+    RunInterrupted,
+    RunLock,
+    TrainingDiverged,
+    atomic_write_bytes,
+    read_json,
+    write_json,
+    write_status,
+)
 from .types import MetaLearner
 
 
@@ -58,11 +75,57 @@ def checkpoint_path(run_dir: Path) -> Path:
     return Path(run_dir) / "checkpoints" / "latest.pt"
 
 
+def policy_path(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints" / "policy.pt"
+
+
+# Entries of a learner's state that acting and adapting need, when the learner has them
+ACTING_KEYS = ("policy", "encoder", "nets")
+
+
+def _is_module_state(value) -> bool:
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(isinstance(v, torch.Tensor) for v in value.values())
+    )
+
+
+def policy_weights(learner_state: dict) -> dict:
+    """The weights a learner acts and adapts with: its ``policy``, ``encoder`` or ``nets``
+    network state dicts (every network's when it has none of these); no optimiser state, no
+    replay buffers, no RNG state."""
+    nets = {k: v for k, v in learner_state.items() if _is_module_state(v)}
+    return {k: nets[k] for k in ACTING_KEYS if k in nets} or nets
+
+
+def _is_buffer_state(value) -> bool:
+    return isinstance(value, dict) and {"data", "ptr", "filled", "ep_task"} <= set(value)
+
+
 def save_checkpoint(run_dir: Path, learner: MetaLearner, trainer_state: dict) -> None:
-    """Atomically writes networks, optimisers, buffers, RNG states and counters."""
+    """Atomically writes networks, optimisers, buffers, RNG states and counters, then the
+    acting weights alone (``policy.pt``)."""
+    state = learner.state_dict()
     buf = io.BytesIO()
-    torch.save({"learner": learner.state_dict(), "trainer": dict(trainer_state)}, buf)
+    torch.save({"learner": state, "trainer": dict(trainer_state)}, buf)
     atomic_write_bytes(checkpoint_path(run_dir), buf.getvalue())
+    write_policy(run_dir, state, trainer_state)
+
+
+def write_policy(run_dir: Path, learner_state: dict, trainer_state: dict) -> None:
+    """``checkpoints/policy.pt``: ``{"weights": policy_weights(...), "env_steps",
+    "iteration"}``."""
+    buf = io.BytesIO()
+    torch.save(
+        {
+            "weights": policy_weights(learner_state),
+            "env_steps": int(learner_state.get("env_steps", 0)),
+            "iteration": int(trainer_state.get("iteration", 0)),
+        },
+        buf,
+    )
+    atomic_write_bytes(policy_path(run_dir), buf.getvalue())
 
 
 def load_checkpoint(run_dir: Path) -> dict:
@@ -76,17 +139,129 @@ def load_checkpoint(run_dir: Path) -> dict:
         raise ValueError(f"corrupt checkpoint {path}: {exc}") from None
 
 
+def compact(run_dir: Path) -> tuple[int, int]:
+    """Drops the replay buffers from a finished run's checkpoint (meta-test still works;
+    resuming no longer does) and returns its size in bytes before and after.
+
+    ``ValueError`` unless the run is finished; ``RunLocked`` while another process writes
+    it.
+    """
+    from cocoa.buffers import MultiTaskReplayBuffer
+    from cocoa.runs import read_status
+
+    run_dir = Path(run_dir)
+    with RunLock(run_dir):
+        status = read_status(run_dir).get("status")
+        if status != "finished":
+            raise ValueError(
+                f"{run_dir} is {status}, not finished; only a finished run can drop its "
+                "replay buffers (resume it to the end first)"
+            )
+        path = checkpoint_path(run_dir)
+        before = path.stat().st_size if path.exists() else 0
+        ckpt = load_checkpoint(run_dir)
+        learner = ckpt["learner"]
+        for key, value in learner.items():
+            if _is_buffer_state(value):
+                learner[key] = MultiTaskReplayBuffer.empty_state(value)
+        ckpt["trainer"]["compacted"] = True
+        buf = io.BytesIO()
+        torch.save(ckpt, buf)
+        atomic_write_bytes(path, buf.getvalue())
+        if not policy_path(run_dir).exists():
+            write_policy(run_dir, learner, ckpt["trainer"])
+        _log(run_dir, f"compacted: checkpoint {before:,} -> {path.stat().st_size:,} bytes")
+        return before, path.stat().st_size
+
+
 def _log(run_dir: Path, message: str) -> None:
     with (Path(run_dir) / "log.txt").open("a") as fh:
         fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
 
 
+class _Sigterm:
+    """While active, SIGTERM raises ``KeyboardInterrupt`` in the main thread, as SIGINT
+    does (schedulers stop jobs with SIGTERM). ``received`` says whether it came."""
+
+    def __init__(self):
+        self.received = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        self.received = True
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one interrupt; cleanup runs in peace
+        raise KeyboardInterrupt
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _last_meta_test(run_dir: Path, rows: int) -> dict | None:
+    """``{"return", "success"}`` of the last meta-test among the first ``rows`` rows of
+    ``progress.csv`` (None when there is none)."""
+    import csv
+
+    path = Path(run_dir) / "progress.csv"
+    if not path.exists():
+        return None
+    last = None
+    with path.open(newline="") as fh:
+        for i, row in enumerate(csv.DictReader(fh)):
+            if i >= rows:
+                break
+            if row.get("meta_test/return"):
+                last = row
+    if last is None:
+        return None
+    out = {"return": float(last["meta_test/return"]), "env_steps": int(last["env_steps"])}
+    if last.get("meta_test/success"):
+        out["success"] = float(last["meta_test/success"])
+    return out
+
+
 def train(
-    cfg: RunConfig, run_dir: Path, resume: bool = False, progress: bool = True
+    cfg: RunConfig,
+    run_dir: Path,
+    resume: bool = False,
+    progress: bool = True,
+    on_resume: Callable[[int, int], None] | None = None,
 ) -> EvalResult | None:
     """Meta-trains ``cfg`` into ``run_dir``; returns the last meta-test result, or None when
-    a resumed run had nothing left to do (its budget was already reached)."""
+    a resumed run had nothing left to do (its budget was already reached).
+
+    Holds the run's lock throughout (``RunLocked`` when another process has it). SIGINT and
+    SIGTERM mark the run ``interrupted`` and raise ``RunInterrupted``. ``on_resume(iteration,
+    env_steps)`` is called once a resumed run's checkpoint is loaded.
+    """
     run_dir = Path(run_dir)
+    lock = RunLock(run_dir)
+    took_over = lock.acquire()
+    try:
+        if took_over:
+            _log(run_dir, took_over)
+        with _Sigterm() as sigterm:
+            try:
+                return _train(cfg, run_dir, resume, progress, sigterm, on_resume)
+            except KeyboardInterrupt:
+                raise RunInterrupted(run_dir, "SIGTERM" if sigterm.received else "SIGINT") from None
+    finally:
+        lock.release()
+
+
+def _train(
+    cfg: RunConfig,
+    run_dir: Path,
+    resume: bool,
+    progress: bool,
+    sigterm: _Sigterm,
+    on_resume: Callable[[int, int], None] | None,
+) -> EvalResult | None:
     setup = build(cfg)
     learner, family = setup.learner, setup.family
     test_tasks = setup.sampler.test_tasks()
@@ -94,15 +269,34 @@ def train(
     state = {"iteration": 0, "wall_time_s": 0.0, "next_eval": 0, "rows": 0}
     if resume:
         ckpt = load_checkpoint(run_dir)
+        if ckpt["trainer"].get("compacted"):
+            raise ValueError(
+                f"{run_dir} was compacted (its replay buffers were dropped), so it cannot "
+                "resume; `cocoa meta-test` still evaluates it"
+            )
         learner.load_state_dict(ckpt["learner"])
         state = ckpt["trainer"]
         writer.truncate(state["rows"])
+        if learner.env_steps < cfg.steps:
+            resolved = json.loads(json.dumps(to_dict(cfg)))
+            if (
+                read_json(run_dir / "config.json") != resolved
+            ):  # a larger budget or other workers: the run's config
+                write_json(run_dir / "config.json", to_dict(cfg))
         _log(run_dir, f"resumed at iteration {state['iteration']}, {learner.env_steps} env steps")
+        if on_resume is not None:
+            on_resume(state["iteration"], learner.env_steps)
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "config.json", to_dict(cfg))
         _log(run_dir, f"started {cfg.algo} on {cfg.env} (seed {cfg.seed}, {cfg.device})")
-    write_status(run_dir, "running", env_steps=learner.env_steps, iteration=state["iteration"])
+    # what the last checkpoint holds: status.json never claims more
+    saved = {
+        "iteration": state["iteration"],
+        "env_steps": learner.env_steps,
+        "last_eval_step": state.get("last_eval_step"),
+    }
+    write_status(run_dir, "running", **saved)
 
     eval_cols = ["meta_test/return"] + (["meta_test/success"] if family.has_success else [])
     columns = ["iteration", "env_steps", "wall_time_s", *eval_cols, *learner.metric_names]
@@ -119,9 +313,11 @@ def train(
                 "iteration": state["iteration"],
                 "env_steps": learner.env_steps,
                 "protocol": setup.protocol.name,
+                **last.summary(),
                 "tasks": last.records(),
             },
         )
+        state["last_eval_step"] = learner.env_steps
         while state["next_eval"] <= learner.env_steps:
             state["next_eval"] += cfg.eval_interval
 
@@ -132,18 +328,32 @@ def train(
         state["rows"] += 1
         if checkpoint:
             save_checkpoint(run_dir, learner, state)
-            write_status(
-                run_dir, "running", env_steps=learner.env_steps, iteration=state["iteration"]
+            saved.update(
+                iteration=state["iteration"],
+                env_steps=learner.env_steps,
+                last_eval_step=state.get("last_eval_step"),
             )
+            write_status(run_dir, "running", **saved)
 
     bar = tqdm(
-        total=cfg.steps,
-        initial=min(learner.env_steps, cfg.steps),
+        total=max(cfg.steps, learner.env_steps),
+        initial=learner.env_steps,
         unit="step",
         desc=f"{cfg.algo} {cfg.env} s{cfg.seed}",
         disable=not progress,
         dynamic_ncols=True,
     )
+
+    def show(metrics: dict | None) -> None:
+        if metrics is None:
+            return
+        post = {"it": state["iteration"], "return": f"{metrics['return']:.1f}"}
+        if family.has_success and metrics.get("success") is not None:
+            post["success"] = f"{metrics['success']:.2f}"
+        bar.set_postfix(post, refresh=True)
+
+    if resume:  # the last meta-test's numbers from the start
+        show(_last_meta_test(run_dir, state["rows"]))
     try:
         if state["rows"] == 0:  # the untrained agent: every curve starts at 0 env steps
             row = {"iteration": 0, "env_steps": 0}
@@ -164,28 +374,29 @@ def train(
             if evaluating:
                 meta_test(row)
             commit(row, checkpoint=evaluating)
-            bar.update(min(learner.env_steps, cfg.steps) - min(before, cfg.steps))
+            if learner.env_steps > bar.total:  # the true count, past the budget if need be
+                bar.total = learner.env_steps
+            bar.update(learner.env_steps - before)
             if last is not None:
-                post = {"it": state["iteration"], "return": f"{last.mean_return:.1f}"}
-                if family.has_success:
-                    post["success"] = f"{last.success_rate:.2f}"
-                bar.set_postfix(post, refresh=False)
+                show({"return": last.mean_return, "success": last.success_rate})
     except TrainingDiverged as exc:
-        write_status(run_dir, "diverged", error=str(exc), iteration=state["iteration"])
+        write_status(run_dir, "diverged", error=str(exc), **saved)
         _log(run_dir, f"diverged: {exc}")
         raise
     except KeyboardInterrupt:
-        write_status(run_dir, "interrupted", iteration=state["iteration"])
-        _log(run_dir, "interrupted")
+        write_status(run_dir, "interrupted", **saved)
+        _log(
+            run_dir,
+            f"interrupted by {'SIGTERM' if sigterm.received else 'SIGINT'}; the last "
+            f"checkpoint holds iteration {saved['iteration']}, {saved['env_steps']} env steps",
+        )
         raise
     except Exception as exc:
-        write_status(
-            run_dir, "failed", error=f"{type(exc).__name__}: {exc}", iteration=state["iteration"]
-        )
+        write_status(run_dir, "failed", error=f"{type(exc).__name__}: {exc}", **saved)
         _log(run_dir, f"failed: {type(exc).__name__}: {exc}")
         raise
     finally:
         bar.close()
-    write_status(run_dir, "finished", env_steps=learner.env_steps, iteration=state["iteration"])
+    write_status(run_dir, "finished", **saved)
     _log(run_dir, f"finished at {learner.env_steps} env steps")
     return last

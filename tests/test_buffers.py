@@ -234,8 +234,8 @@ def test_state_dict_round_trip_through_a_checkpoint(checkpoint_round_trip):
     other.load_state_dict(state)
     for name in ("ptr", "filled", "ep_task", "ep_start", "ep_len"):
         np.testing.assert_array_equal(getattr(buf, name), getattr(other, name))
-    top = int(buf.filled.max())
-    assert torch.equal(buf.storage[:, :top], other.storage[:, :top])
+    for t, n in enumerate(buf.filled):  # every row that can be read (task 1 holds none)
+        assert torch.equal(buf.storage[t, :n], other.storage[t, :n])
     g1, g2 = torch.Generator().manual_seed(6), torch.Generator().manual_seed(6)
     for x, y in zip(buf.sample(np.array([0, 2]), 11, g1), other.sample(np.array([0, 2]), 11, g2)):
         assert torch.equal(x, y)
@@ -246,6 +246,58 @@ def test_state_dict_round_trip_through_a_checkpoint(checkpoint_round_trip):
     # and both keep growing identically
     for x in (buf, other):
         x.add_episode(1, make_episode(30, tag=-1))
-    assert torch.equal(
-        buf.storage[:, : int(buf.filled.max())], other.storage[:, : int(other.filled.max())]
-    )
+    for t, n in enumerate(buf.filled):
+        assert torch.equal(buf.storage[t, :n], other.storage[t, :n])
+
+
+def rollout_episode(rng, T=20, obs_dim=3):
+    """An episode as a rollout writes it: next_observations[t] = observations[t + 1]."""
+    states = rng.normal(size=(T + 1, obs_dim)).astype(np.float32)
+    z = np.zeros(T, np.float32)
+    terminals = z.copy()
+    terminals[-1] = 1.0
+    r = rng.normal(size=T).astype(np.float32)
+    actions = rng.normal(size=(T, 2)).astype(np.float32)
+    return Episode(states[:-1], actions, r, r, states[1:], terminals, z)
+
+
+def test_checkpoint_stores_only_readable_rows_compactly(checkpoint_round_trip):
+    rng = np.random.default_rng(0)
+    buf = MultiTaskReplayBuffer(3, 100, 3, 2)
+    for k in range(14):  # task 0 wraps (FIFO), task 2 is cleared, task 1 is half full
+        buf.add_episode([0, 0, 1, 2][k % 4], rollout_episode(rng, T=20 + k % 3))
+    buf.clear(2)
+    buf.add_episode(2, rollout_episode(rng, T=7))
+    state = checkpoint_round_trip(buf.state_dict())
+    data = state["data"]
+    # one stored next observation per intact episode end or overwritten boundary, not per row
+    assert len(data["next_observations_rows"]) <= len(buf.ep_len) + buf.n_tasks
+    assert len(data["observations"]) == buf.filled.sum()
+    assert data["terminals"].dtype == bool
+    other = MultiTaskReplayBuffer(3, 100, 3, 2)
+    other.load_state_dict(state)
+    for t, n in enumerate(buf.filled):
+        assert torch.equal(buf.storage[t, :n], other.storage[t, :n])  # bit for bit
+    # a checkpoint of the loaded buffer is the same checkpoint
+    again = other.state_dict()
+    for k, v in data.items():
+        np.testing.assert_array_equal(v, again["data"][k])
+    # an emptied state loads as an empty buffer
+    empty = MultiTaskReplayBuffer(3, 100, 3, 2)
+    empty.load_state_dict(MultiTaskReplayBuffer.empty_state(state))
+    assert empty.filled.sum() == 0 and len(empty.ep_len) == 0
+
+
+def test_format_1_checkpoints_still_load():
+    buf = MultiTaskReplayBuffer(2, 500, 2, 1)
+    for k in range(9):
+        buf.add_episode(k % 2, make_episode(20, tag=k))
+    top = int(buf.filled.max())
+    block = buf.storage[:, :top]
+    old = {
+        "data": {k: block[..., c].numpy().copy() for k, c in buf.columns.items()},
+        **{k: getattr(buf, k).copy() for k in ("ptr", "filled", "ep_task", "ep_start", "ep_len")},
+    }
+    other = MultiTaskReplayBuffer(2, 500, 2, 1)
+    other.load_state_dict(old)
+    assert torch.equal(buf.storage[:, :top], other.storage[:, :top])

@@ -142,6 +142,8 @@ def test_sigkill_then_resume_continues_the_same_run(tmp_path, reference_run, tin
     assert rows_at_kill < len(progress(reference_run))
     resumed = cocoa("meta-train", "--resume", str(run), "--quiet", check=True)
     assert "final meta-test return" in resumed.stdout
+    # the killed process left its lock record: the next writer takes it over and says so
+    assert f"took over the stale lock of PID {proc.pid} on host" in (run / "log.txt").read_text()
     pd.testing.assert_frame_equal(progress(reference_run), progress(run))
     assert json.loads((run / "status.json").read_text())["status"] == "finished"
 
@@ -177,6 +179,13 @@ def test_meta_test_command(reference_run):
         (["meta-train", "--resume", "/nonexistent/run"], "no run directory"),
         (["meta-test", "/nonexistent/run"], "no run directory"),
         (["envs", "--show", "reachh"], "unknown task family"),
+        (
+            ["meta-train", "--env", "reach", "--steps", "5"],
+            "collects 24,000 env steps in its first",
+        ),
+        (["meta-train", "--env", "point-robot", "--steps", "100"], "use --steps 8800 or more"),
+        (["meta-train", "--env", "point-robot", "--set", "threads"], "bad --set 'threads'"),
+        (["meta-train", "--env", "point-robot", "--compact"], "--compact needs --resume"),
     ],
 )
 def test_bad_input_is_one_line(args, message, tmp_path):
@@ -263,3 +272,147 @@ def test_similarities_lists_the_registry():
     assert {"bilinear", "cosine", "neg-euclidean", "bhattacharyya-full"} <= {
         n.strip() for n in names
     }
+
+
+def start_training(tmp_path, cfg, name, steps=1_000_000):
+    """A long run in a child process, once it has written a checkpoint past iteration 1."""
+    run = tmp_path / "point-robot" / "cocoa" / name
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cocoa", *train_args(tmp_path, name, cfg, steps=steps)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        status = run / "status.json"
+        if status.exists() and json.loads(status.read_text()).get("iteration", 0) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read()
+    return proc, run
+
+
+def test_one_writer_per_run_and_sigterm_is_an_interrupt(tmp_path, tiny_config):
+    import torch
+
+    proc, run = start_training(tmp_path, tiny_config, "w")
+    try:
+        lock = json.loads((run / "lock").read_text())
+        assert lock["pid"] == proc.pid and lock["host"]
+        # a second writer, a resume or a compaction, is refused with one line naming the holder
+        for args in (["--resume", str(run)], ["--resume", str(run), "--steps", "9000"]):
+            second = cocoa("meta-train", *args, "--quiet")
+            assert second.returncode == 2, second.stderr
+            lines = second.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: ")
+            assert f"in use by another cocoa process (PID {proc.pid} on host" in lines[0]
+        # as schedulers stop jobs: SIGTERM
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143
+    assert err.strip().splitlines()[-1] == (
+        f"interrupted by SIGTERM; resume with: cocoa meta-train --resume {run}"
+    )
+    assert "Traceback" not in err
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "interrupted"
+    assert "interrupted by SIGTERM" in (run / "log.txt").read_text()
+    # status.json tells what the last checkpoint holds
+    ckpt = torch.load(run / "checkpoints" / "latest.pt", weights_only=False)
+    assert status["iteration"] == ckpt["trainer"]["iteration"]
+    assert status["env_steps"] == ckpt["learner"]["env_steps"]
+    assert status["last_eval_step"] == ckpt["trainer"]["last_eval_step"]
+    assert (run / "lock").read_text() == ""  # released
+    # the hint works: the run resumes, and says where it stands
+    resumed = cocoa("meta-train", "--resume", str(run), "--steps", "3000", "--quiet", check=True)
+    assert f"resuming at iteration {status['iteration']}, {status['env_steps']:,} of 3,000" in (
+        resumed.stderr
+    )
+    assert json.loads((run / "status.json").read_text())["status"] == "finished"
+
+
+def test_the_bar_shows_true_env_steps(tmp_path, tiny_config):
+    args = train_args(tmp_path, "bar", tiny_config, steps=2000)
+    proc = cocoa(*[a for a in args if a != "--quiet"], check=True)
+    status = json.loads((tmp_path / "point-robot" / "cocoa" / "bar" / "status.json").read_text())
+    done = status["env_steps"]
+    assert done > 2000  # whole iterations: the last one passes the budget
+    assert f"{done}/{done}" in proc.stderr.replace("\r", "\n").splitlines()[-1]
+
+
+def test_compact_drops_buffers_and_meta_test_still_works(tmp_path, reference_run):
+    import shutil
+
+    import torch
+
+    run = tmp_path / "run"
+    shutil.copytree(reference_run, run)
+    before = (run / "checkpoints" / "latest.pt").stat().st_size
+    policy = torch.load(run / "checkpoints" / "policy.pt", weights_only=False)
+    assert set(policy["weights"]) == {"policy", "encoder"}
+    assert policy["env_steps"] == json.loads((run / "status.json").read_text())["env_steps"]
+    reference = json.loads(cocoa("meta-test", str(run), "--json", check=True).stdout)
+    out = cocoa("meta-train", "--resume", str(run), "--compact", check=True).stdout
+    assert out.startswith(f"compacted {run}: checkpoint ")
+    after = (run / "checkpoints" / "latest.pt").stat().st_size
+    assert after < before / 2
+    ckpt = torch.load(run / "checkpoints" / "latest.pt", weights_only=False)
+    assert ckpt["learner"]["rl_buffer"]["filled"].sum() == 0
+    compacted = json.loads(cocoa("meta-test", str(run), "--json", check=True).stdout)
+    assert compacted["meta_test/return"] == reference["meta_test/return"]
+    # a compacted run cannot resume: one line, nothing touched
+    proc = cocoa("meta-train", "--resume", str(run), "--steps", "90000")
+    assert proc.returncode == 2 and "was compacted" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_unfinished_run_cannot_be_compacted(tmp_path, reference_run):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(reference_run, run)
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps(status | {"status": "interrupted"}))
+    proc = cocoa("meta-train", "--resume", str(run), "--compact")
+    assert proc.returncode == 2 and "is interrupted, not finished" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plot", "--output", "/proc/x.png"],
+        ["plot", "--output", "{file}/x.png"],
+        ["table", "--output", "{file}/t.md"],
+        ["table", "--output", "/proc/t.md"],
+        ["meta-train", "--env", "point-robot", "--out", "{file}/runs"],
+        ["meta-train", "--env", "point-robot", "--out", "/proc/runs"],
+        [
+            "sweep",
+            "--envs",
+            "point-robot",
+            "--seeds",
+            "0",
+            "--out",
+            "{file}/runs",
+            "--workers",
+            "0",
+        ],
+        ["bench", "--env", "point-robot", "--json", "{file}/b.json"],
+        ["meta-train", "--env", "point-robot", "--config", "{file}/c.json"],
+    ],
+)
+def test_file_system_errors_are_one_line(args, tmp_path, reference_run):
+    file = tmp_path / "a-file"
+    file.write_text("")
+    args = [a.replace("{file}", str(file)) for a in args]
+    if args[0] in ("plot", "table"):
+        args += ["--runs", str(reference_run.parents[2])]
+    proc = cocoa(*args, *(["--quiet"] if args[0] in ("meta-train", "sweep") else []))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr

@@ -25,8 +25,11 @@ from cocoa.runs import ProgressWriter, read_status, write_json, write_status
 
 ENVS = ["point-robot", "sparse-point-robot"]
 ALGOS = ["cocoa", "pearl"]
+# A budget of at least one iteration of the quick preset on the point robots (8,800 steps)
+STEPS = 10_000
 # Makes a point-robot run take one short iteration (1,680 env steps: the first iteration
 # collects one episode on each of the 80 training tasks) and two meta-tests.
+FAST_STEPS = 1680
 FAST = {
     "eval_interval": 200,
     "algo_config": {
@@ -55,7 +58,7 @@ def fake_train(cfg, run_dir, resume=False, progress=True):
     if key in os.environ.get("COCOA_TEST_DIE", "").split(","):
         os._exit(3)
     if not resume:
-        run_dir.mkdir(parents=True)
+        run_dir.mkdir(parents=True, exist_ok=True)  # the run's lock may have made it
         write_json(run_dir / "config.json", to_dict(cfg))
     with (run_dir / "calls.txt").open("a") as fh:
         fh.write("resume\n" if resume else "fresh\n")
@@ -83,7 +86,7 @@ def grid(out: Path, **kw) -> list[sweep.SweepRun]:
         envs=ENVS,
         seeds=[0, 1],
         out=out,
-        steps=100,
+        steps=STEPS,
         preset="quick",
         protocol="thesis",
         device="cpu",
@@ -129,7 +132,7 @@ def test_grid_expansion_and_naming(tmp_path: Path):
         "pearl/point-robot/seed1",
     ]
     assert runs[0].run_dir == tmp_path / "point-robot" / "cocoa" / "seed0"
-    assert all(r.config["steps"] == 100 and r.config["device"] == "cpu" for r in runs)
+    assert all(r.config["steps"] == STEPS and r.config["device"] == "cpu" for r in runs)
     assert all(r.config["algo_config"]["kl_lambda"] == 0.2 for r in runs)
     assert grid(tmp_path) == grid(tmp_path)  # deterministic: a relaunch finds the same runs
     # similarities are a dimension of CoCOA only, and are part of the run name
@@ -203,8 +206,68 @@ def test_half_written_run_without_checkpoint_starts_fresh(tmp_path: Path):
 
 def test_existing_run_with_another_config_stops_the_sweep(tmp_path: Path):
     sweep.run_sweep(grid(tmp_path), workers=0, train_fn=fake_train, **quiet())
-    with pytest.raises(ValueError, match=r"holds a run with another config \(steps: 100 in"):
-        sweep.plan(grid(tmp_path, steps=200))
+    with pytest.raises(
+        ValueError, match=r"holds a run with another config \(algo_config.kl_lambda: 0.1 in"
+    ):
+        sweep.plan(grid(tmp_path, overrides={"algo_config": {"kl_lambda": 0.3}}))
+
+
+def test_larger_budget_resumes_finished_runs(tmp_path: Path):
+    runs = grid(tmp_path, algos=["pearl"], envs=["point-robot"])
+    sweep.run_sweep(runs, workers=0, train_fn=fake_train, **quiet())
+    assert [a for _, a in sweep.plan(grid(tmp_path, algos=["pearl"], envs=["point-robot"]))] == [
+        "skip",
+        "skip",
+    ]
+    bigger = grid(tmp_path, algos=["pearl"], envs=["point-robot"], steps=2 * STEPS)
+    assert [a for _, a in sweep.plan(bigger)] == ["resume", "resume"]
+    result = sweep.run_sweep(bigger, workers=0, train_fn=fake_train, **quiet())
+    assert result.count("finished") == 2 and result.ok
+    assert all(calls(r) == ["fresh", "resume"] for r in bigger)
+    assert all(read_status(r.run_dir)["env_steps"] == 2 * STEPS for r in bigger)
+    # a smaller budget than reached: nothing to do
+    assert [a for _, a in sweep.plan(runs)] == ["skip", "skip"]
+
+
+def test_budget_below_one_iteration_stops_the_sweep_up_front(tmp_path: Path):
+    with pytest.raises(ValueError, match=r"--steps 100 is below one training iteration.*8,800"):
+        grid(tmp_path, steps=100)
+    assert not list(tmp_path.iterdir())
+
+
+def test_run_held_by_a_live_process_is_left_alone(tmp_path: Path):
+    runs = grid(tmp_path, algos=["pearl"], envs=["point-robot"])
+    sweep.run_sweep(runs, workers=0, train_fn=fake_train, **quiet())
+    held = runs[0]
+    write_status(held.run_dir, "running", iteration=3)  # looks killed: a sweep would resume it
+    code = (
+        "import sys, time; from cocoa.runs import RunLock; RunLock(sys.argv[1]).acquire(); "
+        "print('locked', flush=True); time.sleep(120)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(held.run_dir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert [a for _, a in sweep.plan(runs)] == ["busy", "skip"]
+        before = (held.run_dir / "status.json").read_text()
+        result = sweep.run_sweep(runs, workers=0, train_fn=fake_train, **quiet())
+        assert result.count("busy") == 1 and not result.ok
+        assert f"in use by PID {holder.pid}" in result.summary()
+        assert calls(held) == ["fresh"]  # not resumed
+        assert (held.run_dir / "status.json").read_text() == before
+        # the run is taken between plan and launch: the worker leaves it alone too
+        job = sweep._job(held, "fresh", None)
+        out = sweep.execute_run(job, fake_train)
+        assert out["status"] == "busy" and f"PID {holder.pid}" in out["error"]
+        assert (held.run_dir / "status.json").read_text() == before
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone: its lock is stale and the run is resumed
+    assert [a for _, a in sweep.plan(runs)] == ["resume", "skip"]
+    result = sweep.run_sweep(runs, workers=0, train_fn=fake_train, **quiet())
+    assert result.ok and calls(held) == ["fresh", "resume"]
 
 
 def test_diverged_run_is_skipped_and_reported(tmp_path: Path):
@@ -258,7 +321,7 @@ def test_cli_sweep_exit_code_and_dry_run(tmp_path: Path, monkeypatch, capsys):
         sweep, "execute_run", lambda job, train_fn=None: execute_run(job, fake_train)
     )
     monkeypatch.setenv("COCOA_TEST_FAIL", "point-robot/pearl/0")
-    args = ["sweep", "--envs", "point-robot", "--seeds", "0", "--steps", "100"]
+    args = ["sweep", "--envs", "point-robot", "--seeds", "0", "--steps", str(STEPS)]
     args += ["--preset", "quick", "--device", "cpu", "--out", str(tmp_path), "--workers", "0"]
     args += ["--set", "algo_config.kl_lambda=0.3", "--quiet"]
     with pytest.raises(SystemExit) as exc:
@@ -283,7 +346,7 @@ def test_cli_sweep_exit_code_and_dry_run(tmp_path: Path, monkeypatch, capsys):
 def real_sweep(tmp_path_factory):
     """2 algorithms x 2 envs x 2 seeds of real training (one short iteration each)."""
     out = tmp_path_factory.mktemp("real") / "runs"
-    runs = grid(out, steps=1, overrides=FAST)
+    runs = grid(out, steps=FAST_STEPS, overrides=FAST)
     start = time.monotonic()
     result = sweep.run_sweep(runs, workers=2, **quiet())
     assert result.ok, result.summary()
@@ -329,7 +392,8 @@ def test_real_killed_sweep_resumes_only_the_killed_run(real_sweep, tmp_path: Pat
     config.write_text(json.dumps(FAST))
     cmd = [sys.executable, "-c", "from cocoa.cli import main; main()"]
     cmd += ["sweep", "--algos", ",".join(ALGOS)]
-    cmd += ["--envs", ",".join(ENVS), "--seeds", "0,1", "--steps", "1", "--preset", "quick"]
+    cmd += ["--envs", ",".join(ENVS), "--seeds", "0,1", "--steps", str(FAST_STEPS)]
+    cmd += ["--preset", "quick"]
     cmd += ["--device", "cpu", "--config", str(config), "--out", str(real_sweep.out)]
     cmd += ["--workers", "1", "--quiet"]
     proc = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.PIPE, text=True)
@@ -342,6 +406,9 @@ def test_real_killed_sweep_resumes_only_the_killed_run(real_sweep, tmp_path: Pat
         os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker, mid-run
         proc.wait()
     assert checkpoint.exists(), proc.stderr.read()
+    deadline = time.monotonic() + 60  # SIGKILL lands asynchronously on the orphaned worker
+    while sweep.lock_holder(victim.run_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert read_status(victim.run_dir)["status"] == "running"
     assert [a for _, a in sweep.plan(real_sweep.runs)].count("resume") == 1
     result = sweep.run_sweep(real_sweep.runs, workers=0, **quiet())
@@ -357,7 +424,7 @@ def test_ray_sweep_produces_the_same_run_directories(real_sweep, tmp_path: Path)
     import pandas as pd
 
     out = tmp_path / "ray-runs"
-    runs = grid(out, steps=1, overrides=FAST)
+    runs = grid(out, steps=FAST_STEPS, overrides=FAST)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         result = sweep.run_sweep(runs, executor="ray", cpus_per_run=1, **quiet())
