@@ -29,7 +29,7 @@ setup(
         "rliable>=1.0",
     ],
     extras_require={
-        "test": ["pytest>=8", "ruff>=0.5"],
+        "test": ["pytest>=8", "ruff>=0.5", "ray>=2.9"],  # the slow suite runs a Ray sweep
         "ray": ["ray>=2.9"],
     },
     entry_points={"console_scripts": ["cocoa=cocoa.cli:main"]},

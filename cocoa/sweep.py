@@ -27,6 +27,7 @@ on. Two sweeps must not work on the same ``--out`` at the same time.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sys
 import traceback
@@ -388,9 +389,28 @@ class SweepResult:
         return "\n".join(lines)
 
 
+def last_env_steps(run_dir: Path) -> int:
+    """The env steps of the last row of ``run_dir``'s ``progress.csv`` (0 when none): a
+    run's progress, updated every iteration (``status.json`` only at checkpoints)."""
+    path = Path(run_dir) / "progress.csv"
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - 4096))
+            lines = fh.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return 0
+    try:
+        return int(lines[-1].split(",")[1])
+    except (IndexError, ValueError):  # only the header, or no file yet
+        return 0
+
+
 class _Display:
-    """tqdm bar of runs done, with running/failed counts and the env steps of the runs in
-    flight (from their ``status.json``, updated at every checkpoint)."""
+    """tqdm bar of runs done, with the runs that really run (a live process holds their
+    lock), the runs queued, failures, and the env steps of the runs in flight (from the last
+    row of their ``progress.csv``) against their budgets."""
 
     POLL_S = 5.0
 
@@ -399,14 +419,12 @@ class _Display:
 
         self.bar = tqdm(total=total, desc="sweep", unit="run", disable=not enabled)
         self.enabled = enabled
-        self.running = self.failed = 0
+        self.running = self.queued = self.failed = 0
         self.steps = ""
 
-    def update(self, done: int = 0, running: int | None = None, failed: int = 0) -> None:
-        if running is not None:
-            self.running = running
+    def update(self, done: int = 0, failed: int = 0) -> None:
         self.failed += failed
-        postfix = {"running": self.running, "failed": self.failed}
+        postfix = {"running": self.running, "queued": self.queued, "failed": self.failed}
         if self.steps:
             postfix["steps in flight"] = self.steps
         self.bar.set_postfix(postfix, refresh=False)
@@ -415,17 +433,18 @@ class _Display:
             self.bar.refresh()
 
     def poll(self, runs: Sequence[SweepRun]) -> None:
-        """Refreshes the env steps of ``runs`` (the runs in flight)."""
+        """Refreshes what ``runs`` (the runs submitted and not done) are doing."""
         if not self.enabled:
             return
-        done = total = 0
+        done = total = running = 0
         for run in runs:
+            if lock_holder(run.run_dir) is None:
+                continue  # waiting for a worker (or just starting)
+            running += 1
             total += int(run.config.get("steps", 0))
-            try:
-                done += int(read_status(run.run_dir).get("env_steps", 0) or 0)
-            except (ValueError, TypeError):
-                pass
-        self.steps = f"{_short(done)}/{_short(total)}"
+            done += last_env_steps(run.run_dir)
+        self.running, self.queued = running, len(runs) - running
+        self.steps = f"{_short(done)}/{_short(total)}" if running else ""
         self.update()
 
     def write(self, message: str) -> None:
@@ -445,7 +464,8 @@ def _job(run: SweepRun, action: str, threads: int | None) -> dict[str, Any]:
 
 def _run_inline(todo, display, train_fn, record):
     for run, action in todo:
-        display.update(running=1)
+        display.running, display.queued = 1, 0
+        display.update()
         record(run, execute_run(_job(run, action, None), train_fn))
 
 
@@ -463,10 +483,8 @@ def _run_local(todo, display, train_fn, record, workers: int):
                 while pending and len(in_flight) < workers:
                     run, action = pending.pop(0)
                     in_flight[pool.submit(execute_run, _job(run, action, 1), train_fn)] = run
-                display.update(running=len(in_flight))
+                display.poll(list(in_flight.values()))
                 done, _ = wait(in_flight, timeout=display.POLL_S, return_when=FIRST_COMPLETED)
-                if not done:
-                    display.poll(list(in_flight.values()))
                 for future in done:
                     run = in_flight.pop(future)
                     try:
@@ -489,6 +507,24 @@ def _died(
     return {"status": _record_failure(run.run_dir, error, trace), "error": error}
 
 
+RAY_LOG = "sweep-ray.log"  # in --out: Ray's own log lines, away from the progress display
+
+
+def _route_ray_logs(path: Path) -> logging.Handler:
+    """Sends the ``ray`` loggers' records to ``path`` (appending) instead of the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("ray")
+    for old in list(logger.handlers):
+        if isinstance(old, logging.StreamHandler) and not isinstance(old, logging.FileHandler):
+            logger.removeHandler(old)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return handler
+
+
 def _run_ray(todo, display, train_fn, record, address, cpus_per_run, gpus_per_run):
     """Each run a ``ray.remote`` task; results land in each run's own directory, so on a
     multi-node cluster ``--out`` must be a filesystem every node shares."""
@@ -496,9 +532,10 @@ def _run_ray(todo, display, train_fn, record, address, cpus_per_run, gpus_per_ru
         import ray
     except ImportError:
         raise ValueError("--executor ray needs ray: pip install 'cocoa[ray]'") from None
+    log = _route_ray_logs(Path(todo[0][0].run_dir).parents[2] / RAY_LOG)
     started = False
     if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
         started = True
     try:
         remote = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(
@@ -507,10 +544,8 @@ def _run_ray(todo, display, train_fn, record, address, cpus_per_run, gpus_per_ru
         threads = max(1, int(cpus_per_run))
         refs = {remote.remote(_job(run, action, threads), train_fn): run for run, action in todo}
         while refs:
-            display.update(running=len(refs))
+            display.poll(list(refs.values()))
             done, _ = ray.wait(list(refs), num_returns=1, timeout=display.POLL_S)
-            if not done:
-                display.poll(list(refs.values()))
             for ref in done:
                 run = refs.pop(ref)
                 try:
@@ -521,6 +556,8 @@ def _run_ray(todo, display, train_fn, record, address, cpus_per_run, gpus_per_ru
     finally:
         if started:
             ray.shutdown()
+        logging.getLogger("ray").removeHandler(log)
+        log.close()
 
 
 def run_sweep(
@@ -584,7 +621,7 @@ def run_sweep(
         failed = outcome != "finished"
         if failed:
             display.write(f"{outcome}: {run.label}: {result.get('error', '')}")
-        display.update(done=1, running=max(display.running - 1, 0), failed=int(failed))
+        display.update(done=1, failed=int(failed))
 
     try:
         if not todo:

@@ -431,6 +431,7 @@ def test_ray_sweep_produces_the_same_run_directories(real_sweep, tmp_path: Path)
     finally:
         ray.shutdown()
     assert result.ok and result.count("finished") == 8, result.summary()
+    assert (out / sweep.RAY_LOG).exists()  # Ray's own log lines go there, not to the terminal
     local = {r.run_dir.relative_to(real_sweep.out) for r in real_sweep.runs}
     assert {r.run_dir.relative_to(out) for r in runs} == local
     for rel in local:
@@ -442,3 +443,25 @@ def test_ray_sweep_produces_the_same_run_directories(real_sweep, tmp_path: Path)
         assert json.loads((out / rel / "config.json").read_text()) == json.loads(
             (real_sweep.out / rel / "config.json").read_text()
         )
+
+
+def test_display_counts_what_really_runs(tmp_path: Path):
+    from cocoa.runs import RunLock
+
+    runs = grid(tmp_path, algos=["pearl"], envs=["point-robot"])
+    writer = ProgressWriter(runs[0].run_dir / "progress.csv")
+    runs[0].run_dir.mkdir(parents=True)
+    for i, steps in enumerate((0, 1234)):
+        writer.write({"iteration": i, "env_steps": steps}, ["iteration", "env_steps"])
+    assert sweep.last_env_steps(runs[0].run_dir) == 1234
+    assert sweep.last_env_steps(runs[1].run_dir) == 0
+    display = sweep._Display(total=2, enabled=True)
+    try:
+        with RunLock(runs[0].run_dir):  # runs[0] runs; runs[1] waits for a worker
+            display.poll(runs)
+            assert (display.running, display.queued) == (1, 1)
+            assert display.steps == f"1.2k/{sweep._short(STEPS)}"
+        display.poll(runs)
+        assert (display.running, display.queued, display.steps) == (0, 2, "")
+    finally:
+        display.close()
