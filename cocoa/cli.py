@@ -263,6 +263,8 @@ def meta_train(
 
 
 def _size(n: int) -> str:
+    if n >= 2**30:
+        return f"{n / 2**30:.1f} GiB"
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
 
 
@@ -365,6 +367,52 @@ def meta_test(run_dir, protocol, seed, as_json, save):
     if result.has_success:
         line += f", success rate {result.success_rate:.3f}"
     click.echo(line)
+
+
+# -------------------------------------------------------------------------------------- ls
+
+
+@cli.command("ls")
+@click.argument("runs_dir", default="results/runs", required=False, metavar="[DIR]")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per run.")
+def ls(runs_dir, as_json):
+    """List the runs under DIR [default: results/runs]: env, algo, seed, status, env steps,
+    the last meta-test's return and success, and size on disk.
+
+    Status ``running`` means a live process writes the run now; ``stale`` means its
+    status says running but no process holds it (killed: resume it).
+    """
+    from cocoa.runs import describe_run, find_runs
+
+    root = Path(runs_dir)
+    if not root.is_dir():
+        raise ValueError(f"no runs directory at {root}")
+    rows = [describe_run(d) for d in find_runs(root)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    if not rows:
+        click.echo(f"no runs under {root}", err=True)
+        return
+
+    def cell(value, fmt):
+        return "-" if value is None else format(value, fmt)
+
+    names = [str(Path(r["run_dir"]).relative_to(root)) if r["run_dir"] != str(root) else "."
+             for r in rows]  # fmt: skip
+    width = max(len("run"), *(len(n) for n in names))
+    click.echo(
+        f"{'run':<{width}}  {'env':<20}{'algo':<11}{'seed':>5}  {'status':<12}"
+        f"{'env steps':>12}{'return':>10}{'success':>9}{'size':>11}"
+    )
+    for name, r in zip(names, rows):
+        steps = "-" if r["env_steps"] is None else f"{r['env_steps']:,}"
+        click.echo(
+            f"{name:<{width}}  {r['env'] or '?':<20}{r['algo'] or '?':<11}"
+            f"{cell(r['seed'], 'd'):>5}  {r['status']:<12}{steps:>12}"
+            f"{cell(r['return'], '.2f'):>10}{cell(r['success'], '.3f'):>9}"
+            f"{_size(r['bytes']):>11}"
+        )
 
 
 # ----------------------------------------------------------------------------------- bench

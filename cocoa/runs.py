@@ -333,3 +333,98 @@ class ProgressWriter:
         with self.path.open("a", newline="") as fh:
             csv.writer(fh).writerow([_fmt(row.get(c)) for c in self.columns])
             fh.flush()
+
+
+def last_meta_test(run_dir: Path, rows: int | None = None) -> dict[str, Any] | None:
+    """``{"return", "success" (families with success), "env_steps"}`` of the last meta-test
+    among the first ``rows`` rows of ``progress.csv`` (all rows when None); None when there
+    is none."""
+    path = Path(run_dir) / "progress.csv"
+    last = None
+    try:
+        with path.open(newline="") as fh:
+            for i, row in enumerate(csv.DictReader(fh)):
+                if rows is not None and i >= rows:
+                    break
+                if row.get("meta_test/return"):
+                    last = row
+    except (OSError, csv.Error):
+        return None
+    if last is None:
+        return None
+    try:
+        out: dict[str, Any] = {
+            "return": float(last["meta_test/return"]),
+            "env_steps": int(last["env_steps"]),
+        }
+        if last.get("meta_test/success"):
+            out["success"] = float(last["meta_test/success"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return out
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes of the files under ``path``."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Run directories (those with a ``config.json``) at or under ``root``, sorted."""
+    root = Path(root)
+    if (root / "config.json").is_file():
+        return [root]
+    return sorted(p.parent for p in root.rglob("config.json") if p.is_file())
+
+
+def describe_run(run_dir: Path) -> dict[str, Any]:
+    """One line's worth of a run for ``cocoa ls``: env, algo, seed, name, status (``running``
+    only while a live process holds the run; ``stale`` when it says running but none does),
+    env steps, the last meta-test's return and success, bytes on disk and the lock holder."""
+    run_dir = Path(run_dir)
+    try:
+        config = read_json(run_dir / "config.json")
+    except ValueError:
+        config = {}
+    config = config if isinstance(config, dict) else {}
+    try:
+        status = read_status(run_dir)
+    except ValueError:
+        status = {"status": "corrupt"}
+    holder = lock_holder(run_dir)
+    state = status.get("status", "missing")
+    if holder is not None:
+        state = "running"
+    elif state == "running":
+        state = "stale"
+    last = last_meta_test(run_dir) or {}
+    env_steps = status.get("env_steps")
+    rows_path = run_dir / "progress.csv"
+    if rows_path.exists():
+        try:
+            with rows_path.open(newline="") as fh:
+                rows = list(csv.reader(fh))
+            if len(rows) > 1:
+                env_steps = int(rows[-1][1])
+        except (OSError, csv.Error, IndexError, ValueError):
+            pass
+    return {
+        "run_dir": str(run_dir),
+        "env": config.get("env"),
+        "algo": config.get("algo"),
+        "seed": config.get("seed"),
+        "status": state,
+        "env_steps": env_steps,
+        "budget": config.get("steps"),
+        "return": last.get("return"),
+        "success": last.get("success"),
+        "bytes": disk_usage(run_dir),
+        "holder": holder,
+    }

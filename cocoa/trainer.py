@@ -38,6 +38,7 @@ from .runs import (
     RunLock,
     TrainingDiverged,
     atomic_write_bytes,
+    last_meta_test,
     read_json,
     write_json,
     write_status,
@@ -202,29 +203,6 @@ class _Sigterm:
             signal.signal(signal.SIGTERM, self._previous)
 
 
-def _last_meta_test(run_dir: Path, rows: int) -> dict | None:
-    """``{"return", "success"}`` of the last meta-test among the first ``rows`` rows of
-    ``progress.csv`` (None when there is none)."""
-    import csv
-
-    path = Path(run_dir) / "progress.csv"
-    if not path.exists():
-        return None
-    last = None
-    with path.open(newline="") as fh:
-        for i, row in enumerate(csv.DictReader(fh)):
-            if i >= rows:
-                break
-            if row.get("meta_test/return"):
-                last = row
-    if last is None:
-        return None
-    out = {"return": float(last["meta_test/return"]), "env_steps": int(last["env_steps"])}
-    if last.get("meta_test/success"):
-        out["success"] = float(last["meta_test/success"])
-    return out
-
-
 def train(
     cfg: RunConfig,
     run_dir: Path,
@@ -353,7 +331,7 @@ def _train(
         bar.set_postfix(post, refresh=True)
 
     if resume:  # the last meta-test's numbers from the start
-        show(_last_meta_test(run_dir, state["rows"]))
+        show(last_meta_test(run_dir, state["rows"]))
     try:
         if state["rows"] == 0:  # the untrained agent: every curve starts at 0 env steps
             row = {"iteration": 0, "env_steps": 0}

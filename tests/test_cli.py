@@ -416,3 +416,54 @@ def test_file_system_errors_are_one_line(args, tmp_path, reference_run):
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+
+
+def test_ls_lists_runs_with_live_and_stale_status(tmp_path, reference_run):
+    import shutil
+
+    root = tmp_path / "runs"
+    for name in ("done", "killed", "live"):
+        shutil.copytree(reference_run, root / "point-robot" / "cocoa" / name)
+    for name in ("killed", "live"):
+        status = root / "point-robot" / "cocoa" / name / "status.json"
+        status.write_text(json.dumps(json.loads(status.read_text()) | {"status": "running"}))
+    code = (
+        "import sys, time; from cocoa.runs import RunLock; RunLock(sys.argv[1]).acquire(); "
+        "print('locked', flush=True); time.sleep(120)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(root / "point-robot" / "cocoa" / "live")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        rows = json.loads(cocoa("ls", str(root), "--json", check=True).stdout)
+        table = cocoa("ls", str(root), check=True).stdout.splitlines()
+    finally:
+        holder.kill()
+        holder.wait()
+    by_name = {Path(r["run_dir"]).name: r for r in rows}
+    assert {n: r["status"] for n, r in by_name.items()} == {
+        "done": "finished",
+        "killed": "stale",
+        "live": "running",
+    }
+    assert by_name["live"]["holder"]["pid"] == holder.pid
+    last = pd.read_csv(reference_run / "progress.csv").dropna(subset=["meta_test/return"])
+    for r in rows:
+        assert (r["env"], r["algo"], r["seed"]) == ("point-robot", "cocoa", 0)
+        assert r["env_steps"] == int(last["env_steps"].iloc[-1])
+        assert r["return"] == pytest.approx(last["meta_test/return"].iloc[-1])
+        assert r["bytes"] > 0
+    assert table[0].split() == [
+        "run", "env", "algo", "seed", "status", "env", "steps", "return", "success", "size"
+    ]  # fmt: skip
+    assert table[1].split()[:5] == [
+        "point-robot/cocoa/done",
+        "point-robot",
+        "cocoa",
+        "0",
+        "finished",
+    ]
+    assert cocoa("ls", str(tmp_path / "none")).returncode == 2
