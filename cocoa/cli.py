@@ -34,7 +34,14 @@ def envs(as_json: bool, show: str | None) -> None:
     """List the task families with their spaces, horizon and task counts."""
     from cocoa.envs import get_family, list_families
 
-    names = [get_family(show).name] if show else list_families()
+    if show:
+        details = family_details(get_family(show))
+        if as_json:
+            click.echo(json.dumps(details, indent=1))
+        else:
+            click.echo(_format_details(details))
+        return
+    names = list_families()
     rows = []
     for name in names:
         d = get_family(name).describe()
@@ -55,7 +62,7 @@ def envs(as_json: bool, show: str | None) -> None:
             | {"full_id": d["full_id"], "kind": d["kind"]}
         )
     if as_json:
-        click.echo(json.dumps(rows if not show else rows[0], indent=1))
+        click.echo(json.dumps(rows, indent=1))
         return
     header = (
         f"{'name':<28}{'kind':<11}{'obs':>5}{'act':>5}{'horizon':>9}{'train':>7}{'test':>6}"
@@ -70,13 +77,120 @@ def envs(as_json: bool, show: str | None) -> None:
         )
 
 
+def family_details(family, task_seed: int = 0) -> dict:
+    """What ``cocoa envs --show`` prints: the family's row, its task distribution (docstring
+    summary, the train split's parameters and oracle features), reward, and every protocol's
+    episode counts."""
+    import inspect
+
+    import numpy as np
+
+    from cocoa.evaluator import PROTOCOLS, get_protocol
+    from cocoa.task_samplers import TaskSampler
+
+    d = dict(family.describe())
+    doc = inspect.getdoc(type(family)) or ""
+    d["tasks"] = " ".join(doc.split("\n\n")[0].split()).replace("``", "")
+    d["reward"] = (
+        "sparse (the context and reported reward; the RL reward is dense)"
+        if family.has_sparse_reward
+        else "dense"
+    )
+    sampler = TaskSampler(family, task_seed)
+    train = sampler.train_tasks()
+    d["task_seed"] = task_seed
+    params = {}
+    for name, value in train[0].params:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            values = [float(t.param(name)) for t in train]
+            params[name] = f"scalar in [{min(values):.3g}, {max(values):.3g}]"
+        elif isinstance(value, tuple):
+            params[name] = f"{len(value)} numbers"
+        elif isinstance(value, bytes):
+            params[name] = f"{len(value)} bytes of serialised task data"
+        else:
+            params[name] = ", ".join(sorted({str(t.param(name)) for t in train}))
+    d["parameters"] = params
+    feats = np.array([t.features for t in train], dtype=float).reshape(len(train), -1)
+    d["oracle_range"] = [[round(float(lo), 3), round(float(hi), 3)] for lo, hi in
+                         zip(feats.min(0), feats.max(0))][:8]  # fmt: skip
+    protocols = {}
+    for name in PROTOCOLS:
+        try:
+            p = get_protocol(name, family)
+        except ValueError:
+            protocols[name] = None
+            continue
+        protocols[name] = {
+            "horizon": p.horizon,
+            "explore_episodes": p.n_explore,
+            "eval_episodes": p.n_eval,
+            "runs": p.n_runs,
+            "online": p.online,
+        }
+    d["protocols"] = protocols
+    return d
+
+
+def _format_details(d: dict) -> str:
+    lines = [
+        f"{d['name']} ({d['full_id']}, {d['kind']})",
+        f"  tasks:      {d['tasks']}",
+        f"  split:      {d['n_train']} train / {d['n_test']} test tasks, fixed by task seed "
+        f"{d['task_seed']} (the same for every run seed; --set task_seed=N changes it)",
+    ]
+    for name, text in d["parameters"].items():
+        lines.append(f"  parameter:  {name}: {text} (train split)")
+    oracle = ", ".join(f"[{lo}, {hi}]" for lo, hi in d["oracle_range"])
+    more = " ..." if d["oracle_dim"] > len(d["oracle_range"]) else ""
+    lines += [
+        f"  oracle:     {d['oracle_dim']} features (oracle-sac's input); train ranges "
+        f"{oracle}{more}",
+        f"  spaces:     observation {d['obs_dim']}, action {d['action_dim']} (in [-1, 1])",
+        f"  horizon:    {d['horizon']} steps",
+        f"  reward:     {d['reward']}; success reported: {'yes' if d['has_success'] else 'no'}",
+    ]
+    for name, p in d["protocols"].items():
+        if p is None:
+            lines.append(f"  protocol:   {name}: does not apply")
+            continue
+        runs = f", {p['runs']} runs per task" if p["runs"] > 1 else ""
+        runs += ", online (each adapted on all before it; the last reported)" if p["online"] else ""
+        lines.append(
+            f"  protocol:   {name}: {p['explore_episodes']} exploration + {p['eval_episodes']} "
+            f"evaluation episodes of {p['horizon']} steps per test task{runs}"
+        )
+    return "\n".join(lines)
+
+
+# one line per built-in measure (q: a query crop's posterior, k: a key crop's)
+SIMILARITY_DESCRIPTIONS = {
+    "bhattacharyya": "-(mu_q - mu_k)^T S^-1 (mu_q - mu_k), S = (S_q + S_k)/2: the thesis's "
+    "eq. 4.2, a Mahalanobis distance between the two Gaussian posteriors",
+    "bhattacharyya-full": "the true negative Bhattacharyya distance: 1/8 of the term above "
+    "plus its log-determinant term",
+    "neg-euclidean": "-||mu_q - mu_k||^2 between the posterior means",
+    "dot": "mu_q . mu_k, the posterior means' dot product",
+    "bilinear": "mu_q^T W mu_k with W learned, starting at the identity (CURL's)",
+    "cosine": "cos(mu_q, mu_k) / 0.1 (MoCo/SimCLR style, temperature 0.1)",
+}
+
+
 @cli.command()
 def similarities() -> None:
-    """List the registered CoCOA similarity measures (values for --similarity)."""
-    from cocoa.contrastive import SIMILARITIES
+    """List the registered CoCOA similarity measures (values for --similarity), one line
+    each."""
+    import inspect
 
+    from cocoa.contrastive import _REGISTRY, SIMILARITIES
+
+    width = max(len(n) for n in SIMILARITIES) + len("  (default)")
     for name in SIMILARITIES:
-        click.echo(name + ("  (default)" if name == "bhattacharyya" else ""))
+        label = name + ("  (default)" if name == "bhattacharyya" else "")
+        text = SIMILARITY_DESCRIPTIONS.get(name)
+        if text is None:  # a measure registered elsewhere: its factory's docstring
+            text = (inspect.getdoc(_REGISTRY[name]) or "").split("\n")[0]
+        click.echo(f"{label:<{width}}  {text}".rstrip())
 
 
 # ------------------------------------------------------------------------------ meta-train

@@ -267,10 +267,31 @@ def test_resuming_a_finished_run_does_nothing(reference_run):
 
 
 def test_similarities_lists_the_registry():
-    names = cocoa("similarities", check=True).stdout.split("\n")
-    assert names[0] == "bhattacharyya  (default)"
-    assert {"bilinear", "cosine", "neg-euclidean", "bhattacharyya-full"} <= {
-        n.strip() for n in names
+    lines = cocoa("similarities", check=True).stdout.strip().split("\n")
+    assert lines[0].startswith("bhattacharyya  (default)") and "eq. 4.2" in lines[0]
+    names = [line.split()[0] for line in lines]
+    assert {"bilinear", "cosine", "neg-euclidean", "bhattacharyya-full", "dot"} <= set(names)
+    for line in lines:  # one line each, with a description
+        assert len(line.split()) > 3, line
+
+
+def test_envs_show_describes_the_family():
+    text = cocoa("envs", "--show", "cheetah-vel", check=True).stdout
+    assert text.startswith("cheetah-vel (cheetah-vel, locomotion)")
+    assert "target velocity U[0, 3)" in text
+    assert "100 train / 30 test tasks, fixed by task seed 0" in text
+    assert "goal_velocity: scalar in [" in text
+    assert "horizon:    200 steps" in text and "reward:     dense" in text
+    assert "thesis: 2 exploration + 3 evaluation episodes of 200 steps" in text
+    assert "metaworld-v3: does not apply" in text
+    d = json.loads(cocoa("envs", "--show", "sparse-point-robot", "--json", check=True).stdout)
+    assert d["has_success"] and d["reward"].startswith("sparse") and d["task_seed"] == 0
+    assert d["protocols"]["pearl"] == {
+        "horizon": 20,
+        "explore_episodes": 5,
+        "eval_episodes": 15,
+        "runs": 2,
+        "online": True,
     }
 
 
