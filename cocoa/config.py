@@ -210,8 +210,9 @@ def make_run_config(
     )
     if overrides:
         cfg = apply_overrides(cfg, overrides)
-    if cfg.steps < 0 or cfg.eval_interval <= 0 or cfg.threads < 1 or cfg.workers < 1:
-        raise ValueError("steps must be >= 0, eval_interval > 0, threads and workers >= 1")
+    for key, low in (("steps", 0), ("eval_interval", 1), ("threads", 1), ("workers", 1)):
+        if getattr(cfg, key) < low:
+            raise ValueError(f"{key} must be >= {low}, got {getattr(cfg, key)}")
     spec.check_workers(cfg.workers)
     if cfg.algo != algo or cfg.env != family.name:
         raise ValueError("env and algo cannot be changed by a config file")

@@ -186,6 +186,7 @@ def test_meta_test_command(reference_run):
         (["meta-train", "--env", "point-robot", "--steps", "100"], "use --steps 8800 or more"),
         (["meta-train", "--env", "point-robot", "--set", "threads"], "bad --set 'threads'"),
         (["meta-train", "--env", "point-robot", "--compact"], "--compact needs --resume"),
+        (["meta-train", "--env", "point-robot", "--set", "threads=0"], "threads must be >= 1"),
     ],
 )
 def test_bad_input_is_one_line(args, message, tmp_path):
@@ -358,8 +359,13 @@ def test_one_writer_per_run_and_sigterm_is_an_interrupt(tmp_path, tiny_config):
 
 def test_the_bar_shows_true_env_steps(tmp_path, tiny_config):
     args = train_args(tmp_path, "bar", tiny_config, steps=2000)
+    args += ["--eval-interval", "5000", "--set", "algo_config.kl_lambda=0.3"]
     proc = cocoa(*[a for a in args if a != "--quiet"], check=True)
-    status = json.loads((tmp_path / "point-robot" / "cocoa" / "bar" / "status.json").read_text())
+    run = tmp_path / "point-robot" / "cocoa" / "bar"
+    config = json.loads((run / "config.json").read_text())
+    assert config["eval_interval"] == 5000 and config["algo_config"]["kl_lambda"] == 0.3
+    assert config["algo_config"]["net_size"] == 32  # --set joins --config, it does not replace it
+    status = json.loads((run / "status.json").read_text())
     done = status["env_steps"]
     assert done > 2000  # whole iterations: the last one passes the budget
     assert f"{done}/{done}" in proc.stderr.replace("\r", "\n").splitlines()[-1]
