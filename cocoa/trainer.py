@@ -17,6 +17,7 @@ import io
 import json
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -175,6 +176,16 @@ def compact(run_dir: Path) -> tuple[int, int]:
         return before, path.stat().st_size
 
 
+# a run whose remaining time, measured at its first steady iteration, passes this is warned
+LONG_RUN_S = 3 * 24 * 3600.0
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 2 * 24 * 3600:
+        return f"{seconds / 86400:.0f} days"
+    return f"{seconds / 3600:.1f} hours" if seconds >= 3600 else f"{seconds / 60:.0f} minutes"
+
+
 def _log(run_dir: Path, message: str) -> None:
     with (Path(run_dir) / "log.txt").open("a") as fh:
         fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
@@ -313,6 +324,14 @@ def _train(
             )
             write_status(run_dir, "running", **saved)
 
+    def postfix(metrics: dict | None) -> dict | None:
+        if metrics is None:
+            return None
+        post = {"it": state["iteration"], "return": f"{metrics['return']:.1f}"}
+        if family.has_success and metrics.get("success") is not None:
+            post["success"] = f"{metrics['success']:.2f}"
+        return post
+
     bar = tqdm(
         total=max(cfg.steps, learner.env_steps),
         initial=learner.env_steps,
@@ -320,25 +339,17 @@ def _train(
         desc=f"{cfg.algo} {cfg.env} s{cfg.seed}",
         disable=not progress,
         dynamic_ncols=True,
+        # a resumed run shows its last meta-test's numbers from the start
+        postfix=postfix(last_meta_test(run_dir, state["rows"])) if resume else None,
     )
-
-    def show(metrics: dict | None) -> None:
-        if metrics is None:
-            return
-        post = {"it": state["iteration"], "return": f"{metrics['return']:.1f}"}
-        if family.has_success and metrics.get("success") is not None:
-            post["success"] = f"{metrics['success']:.2f}"
-        bar.set_postfix(post, refresh=True)
-
-    if resume:  # the last meta-test's numbers from the start
-        show(last_meta_test(run_dir, state["rows"]))
+    warned = False
     try:
         if state["rows"] == 0:  # the untrained agent: every curve starts at 0 env steps
             row = {"iteration": 0, "env_steps": 0}
             meta_test(row)
             commit(row, checkpoint=True)
         while learner.env_steps < cfg.steps:
-            before = learner.env_steps
+            before, tick = learner.env_steps, time.monotonic()
             metrics = learner.train_iteration()
             state["iteration"] += 1
             bad = [k for k, v in metrics.items() if v is not None and not math.isfinite(v)]
@@ -355,8 +366,21 @@ def _train(
             if learner.env_steps > bar.total:  # the true count, past the budget if need be
                 bar.total = learner.env_steps
             bar.update(learner.env_steps - before)
+            if state["iteration"] >= 2 and not warned:  # a steady iteration: time the rest
+                warned = True
+                pace = (learner.env_steps - before) / max(time.monotonic() - tick, 1e-9)
+                eta = (cfg.steps - learner.env_steps) / pace
+                if eta > LONG_RUN_S:
+                    message = (
+                        f"warning: at this pace ({pace:,.0f} env steps/s) the budget of "
+                        f"{cfg.steps:,} env steps needs about {_duration(eta)} more"
+                    )
+                    _log(run_dir, message)
+                    if progress:
+                        bar.write(message, file=sys.stderr)
             if last is not None:
-                show({"return": last.mean_return, "success": last.success_rate})
+                post = postfix({"return": last.mean_return, "success": last.success_rate})
+                bar.set_postfix(post, refresh=True)
     except TrainingDiverged as exc:
         write_status(run_dir, "diverged", error=str(exc), **saved)
         _log(run_dir, f"diverged: {exc}")

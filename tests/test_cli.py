@@ -350,10 +350,15 @@ def test_one_writer_per_run_and_sigterm_is_an_interrupt(tmp_path, tiny_config):
     assert status["last_eval_step"] == ckpt["trainer"]["last_eval_step"]
     assert (run / "lock").read_text() == ""  # released
     # the hint works: the run resumes, and says where it stands
-    resumed = cocoa("meta-train", "--resume", str(run), "--steps", "3000", "--quiet", check=True)
-    assert f"resuming at iteration {status['iteration']}, {status['env_steps']:,} of 3,000" in (
-        resumed.stderr
+    budget = status["env_steps"] + 640
+    resumed = cocoa("meta-train", "--resume", str(run), "--steps", str(budget), check=True)
+    assert (
+        f"resuming at iteration {status['iteration']}, {status['env_steps']:,} of {budget:,}"
+        in resumed.stderr
     )
+    # the bar starts at the checkpoint's env steps, with the last meta-test's return
+    bar = [s for s in resumed.stderr.replace("\r", "\n").splitlines() if f"/{budget} " in s]
+    assert f" {status['env_steps']}/{budget} " in bar[0] and "return=" in bar[0], bar[0]
     assert json.loads((run / "status.json").read_text())["status"] == "finished"
 
 
@@ -494,3 +499,16 @@ def test_ls_lists_runs_with_live_and_stale_status(tmp_path, reference_run):
         "finished",
     ]
     assert cocoa("ls", str(tmp_path / "none")).returncode == 2
+
+
+def test_a_budget_that_takes_days_is_warned_with_its_time(tmp_path, tiny_config, monkeypatch):
+    from cocoa import trainer
+    from cocoa.cli import main
+
+    monkeypatch.setattr(trainer, "LONG_RUN_S", 0.0)  # any remaining time counts as long
+    main(train_args(tmp_path, "long", tiny_config, steps=2600))
+    log = (tmp_path / "point-robot" / "cocoa" / "long" / "log.txt").read_text()
+    assert "warning: at this pace (" in log and "the budget of 2,600 env steps needs about" in log
+    monkeypatch.setattr(trainer, "LONG_RUN_S", 1e9)
+    main(train_args(tmp_path, "short", tiny_config, steps=2600))
+    assert "warning" not in (tmp_path / "point-robot" / "cocoa" / "short" / "log.txt").read_text()
