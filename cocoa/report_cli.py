@@ -405,7 +405,85 @@ def plot(runs_dir, envs, algos, similarities, metric, hue, output, online):
     click.echo("wrote " + ", ".join(str(p) for p in written))
 
 
+@click.command()
+@click.argument("set_name", metavar="SET", required=False)
+@click.option("--list", "list_sets", is_flag=True, help="List the sets and exit.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="results/reproduce",
+    show_default=True,
+    help="The runs go to OUT/SET/<env>/<algo>/seed<N>; a relaunch resumes them.",
+)
+@click.option("--seeds", default="0", show_default=True, help="New seeds to run: 0 or 0,1,2.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=2, show_default=True,
+    help="Runs in parallel processes.",
+)  # fmt: skip
+@click.option(
+    "--check-only", is_flag=True, help="Score the runs already under --out; train nothing."
+)
+@click.option(
+    "--record",
+    metavar="SOURCE",
+    help="Write SET's reference file from the finished runs under --out, citing SOURCE.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def reproduce(set_name, list_sets, out, seeds, workers, check_only, record, quiet):
+    """Run a known-answer set and check each algorithm against its reference band.
+
+    Prints one row per algorithm (score, 95% prediction band from the reference seeds, pass
+    or fail) and plots the curves beside the reference; exits 1 when a row fails."""
+    from cocoa import reproduce as rep
+
+    if list_sets or not set_name:
+        for s in rep.SETS.values():
+            click.echo(f"{s.name:<14}{s.description}; {', '.join(s.algos)}; {s.steps:,} env steps")
+        if not list_sets:
+            click.echo("choose one: cocoa reproduce SET", err=True)
+        return
+    s = rep.get_set(set_name)
+    root = Path(out) / s.name
+    if record:
+        rep.record_reference(s, root, record)
+        click.echo(f"wrote {s.reference_path}")
+        return
+    rep.read_reference(s)  # no reference: one line before anything runs
+    if not check_only:
+        from cocoa.sweep import expand_grid, parse_seeds, run_sweep
+
+        runs = expand_grid(
+            algos=list(s.algos),
+            envs=[s.env],
+            seeds=parse_seeds(seeds),
+            out=root,
+            steps=s.steps,
+            preset=s.preset,
+            protocol=s.protocol,
+            device="cpu",
+        )
+        try:
+            result = run_sweep(
+                runs,
+                workers=workers,
+                progress=not quiet,
+                echo=functools.partial(click.echo, err=True),
+            )
+        except KeyboardInterrupt:
+            click.echo("interrupted; relaunch the same command to resume", err=True)
+            raise SystemExit(130) from None
+        if not result.ok:
+            click.echo(result.summary(), err=True)
+    rows = rep.check(s, root)
+    click.echo(rep.render(s, rows))
+    written = rep.plot(s, root, root / "reproduce.png")
+    click.echo("wrote " + ", ".join(str(p) for p in written))
+    if not all(r.passed for r in rows):
+        raise SystemExit(1)
+
+
 def register(group: click.Group) -> None:
-    """Adds ``sweep``, ``table``, ``ablate`` and ``plot`` to the ``cocoa`` command group."""
-    for command in (sweep, table, ablate, plot):
+    """Adds ``sweep``, ``table``, ``ablate``, ``plot`` and ``reproduce`` to the ``cocoa``
+    command group."""
+    for command in (sweep, table, ablate, plot, reproduce):
         group.add_command(command)
