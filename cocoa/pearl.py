@@ -18,10 +18,23 @@ go through the encoder, keys through its EMA copy; each crop is a product of Gau
 factors; InfoNCE over the N×N similarity logits plus KL(q ‖ N(0, I)) on the queries joins the
 encoder loss with weight ``contrastive_weight``. ``contrastive_weight = 0`` is exactly PEARL.
 
-Deviation from the official code, on purpose: before each posterior-sampled training episode
-the posterior is inferred from the task's encoder buffer (the code samples the first one from
-the prior); at meta-test, exploration is PEARL's posterior sampling (z ~ prior for the first
-episode, then z ~ q(z | all context so far) for each next one).
+Initialisation is the official code's (rlkit): hidden weights uniform in ±1/√fan with rlkit's
+reading of ``fan`` (``weight.size(0)``), hidden biases 0.1, the last layer of Q, V and the
+encoder ±3e-3, the policy's mean and log-std heads ±1e-3 (``cocoa.nets.mlp``).
+
+Deviations from the official code that remain:
+
+* Before each posterior-sampled training episode the posterior is inferred from the task's
+  encoder buffer (the code samples the first one from the prior).
+* The policy's mean and log-std heads are one linear layer with ``2 · act_dim`` outputs
+  (the same function and initialisation as two heads).
+* Adam is torch's fused kernel and the buffers are float32 (the code: foreach Adam, float64
+  numpy buffers).
+
+At meta-test, exploration is PEARL's posterior sampling: under the ``thesis`` protocol z ~
+prior for the first episode, then z ~ q(z | all context so far) for each next one; under the
+``pearl`` protocol a fresh z ~ prior for each of the first ``num_exp_traj_eval`` trajectories,
+then ``adapt`` re-infers the posterior from all trajectories before each next one.
 """
 
 from __future__ import annotations
