@@ -633,6 +633,9 @@ def run_sweep(
         else:
             _run_local(todo, display, train_fn, record, workers)
     finally:
+        display.running = display.queued = 0  # nothing in flight any more
+        display.steps = ""
+        display.update()
         display.close()
     outcomes = [(r, *status.get(r.run_dir, ("not run", ""))) for r, _ in planned]
     return SweepResult(outcomes)
