@@ -103,19 +103,28 @@ def _describe_holder(record: dict[str, Any]) -> str:
     return f"PID {record.get('pid', '?')} on host {record.get('host', '?')}{when}"
 
 
-def lock_holder(run_dir: Path) -> dict[str, Any] | None:
+def lock_holder(run_dir: Path, probe: bool = False) -> dict[str, Any] | None:
     """The lock record of the process that writes ``run_dir`` now, or None.
 
     Read without taking the lock (a reader never blocks a writer): a record whose PID no
     longer runs on this host is stale and gives None. A record from another host is
-    reported as held (its liveness cannot be checked from here).
+    reported as held, since its liveness cannot be checked from here, unless ``probe``: then
+    the OS lock itself is tried for an instant (for a caller about to write the run anyway,
+    such as a sweep planning a resume).
     """
-    record = _read_lock_record(Path(run_dir) / LOCK_FILE)
+    path = Path(run_dir) / LOCK_FILE
+    record = _read_lock_record(path)
     if not record.get("pid"):
         return None
-    if record.get("host") == socket.gethostname() and not _pid_alive(
-        int(record["pid"]), record.get("start")
-    ):
+    if record.get("host") == socket.gethostname():
+        return record if _pid_alive(int(record["pid"]), record.get("start")) else None
+    if probe and Path(run_dir).resolve() not in _HELD:
+        try:
+            with open(path, "a") as fh:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        except OSError:
+            return record
         return None
     return record
 

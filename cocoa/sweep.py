@@ -256,7 +256,7 @@ def plan_run(run: SweepRun) -> str:
                 f"{run.run_dir} holds a run with another config ({'; '.join(diff[:2])}{more}); "
                 "use another --out or remove it"
             )
-    if run.run_dir.exists() and lock_holder(run.run_dir):
+    if run.run_dir.exists() and lock_holder(run.run_dir, probe=True):
         return BUSY
     record = read_status(run.run_dir) if run.run_dir.exists() else {"status": "missing"}
     status = record.get("status")
