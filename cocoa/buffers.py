@@ -300,7 +300,8 @@ class MultiTaskReplayBuffer:
     # ------------------------------------------------------------ persistence
 
     def state_dict(self) -> dict[str, Any]:
-        """Host arrays (loadable on any device) holding only the rows that can be read.
+        """CPU tensors and host arrays (loadable on any device) holding only the rows that
+        can be read.
 
         Each task's filled rows ``[0, filled)`` are concatenated (no padding to the fullest
         task). Every field but the next observations keeps its column block, in float32;
@@ -329,6 +330,9 @@ class MultiTaskReplayBuffer:
         data["terminals"] = np.ascontiguousarray(terminals)
         data["next_observations_rows"] = stored
         data["next_observations"] = np.ascontiguousarray(nxt[stored])
+        # CPU tensors: torch.save writes their bytes as they are (numpy arrays are pickled
+        # about a third larger)
+        data = {k: torch.from_numpy(v) for k, v in data.items()}
         return {
             "format": 2,
             "data": data,
@@ -347,12 +351,16 @@ class MultiTaskReplayBuffer:
         for k in ("ep_task", "ep_start", "ep_len"):
             out[k] = np.zeros(0, dtype=np.int64)
         out["format"] = 2
-        out["data"] = {k: v[:0] for k, v in state["data"].items()}
+        # copies: torch.save writes a view's whole storage
+        out["data"] = {k: v[:0].clone() if isinstance(v, torch.Tensor) else v[:0].copy()
+                       for k, v in state["data"].items()}  # fmt: skip
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         filled = np.asarray(state["filled"], dtype=np.int64)
-        data = state["data"]
+        data = {
+            k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in state["data"].items()
+        }
         if state.get("format", 1) >= 2:
             top = int(filled.max(initial=0))
         else:  # format 1: every task's rows padded to the fullest task

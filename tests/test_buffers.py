@@ -1,6 +1,8 @@
 """MultiTaskReplayBuffer: shapes, FIFO, contiguous episodes and CoCOA's crops, sampled with a
 numpy generator (host arrays) or a torch generator (tensors on the buffer's device)."""
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -228,8 +230,8 @@ def test_state_dict_round_trip_through_a_checkpoint(checkpoint_round_trip):
         buf.add_episode(k % 3, make_episode(25 + k % 4, tag=k))
     buf.clear(1)
     state = checkpoint_round_trip(buf.state_dict())
-    for v in state["data"].values():
-        assert isinstance(v, np.ndarray)  # host arrays: loadable without the device
+    for v in state["data"].values():  # host data: loadable without the device
+        assert isinstance(v, np.ndarray) or v.device.type == "cpu"
     other = MultiTaskReplayBuffer(3, 5000, 2, 1)
     other.load_state_dict(state)
     for name in ("ptr", "filled", "ep_task", "ep_start", "ep_len"):
@@ -273,7 +275,7 @@ def test_checkpoint_stores_only_readable_rows_compactly(checkpoint_round_trip):
     # one stored next observation per intact episode end or overwritten boundary, not per row
     assert len(data["next_observations_rows"]) <= len(buf.ep_len) + buf.n_tasks
     assert len(data["observations"]) == buf.filled.sum()
-    assert data["terminals"].dtype == bool
+    assert data["terminals"].dtype == torch.bool
     other = MultiTaskReplayBuffer(3, 100, 3, 2)
     other.load_state_dict(state)
     for t, n in enumerate(buf.filled):
@@ -284,8 +286,18 @@ def test_checkpoint_stores_only_readable_rows_compactly(checkpoint_round_trip):
         np.testing.assert_array_equal(v, again["data"][k])
     # an emptied state loads as an empty buffer
     empty = MultiTaskReplayBuffer(3, 100, 3, 2)
-    empty.load_state_dict(MultiTaskReplayBuffer.empty_state(state))
+    emptied = MultiTaskReplayBuffer.empty_state(state)
+    empty.load_state_dict(emptied)
     assert empty.filled.sum() == 0 and len(empty.ep_len) == 0
+    data_bytes = sum(v.numpy().nbytes for v in data.values())
+    # no storage of the full data left inside (torch.save writes a view's whole storage)
+    assert len(checkpoint_bytes(emptied)) < len(checkpoint_bytes(state)) - data_bytes / 2
+
+
+def checkpoint_bytes(state):
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
 
 
 def test_format_1_checkpoints_still_load():
