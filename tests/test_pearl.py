@@ -147,3 +147,16 @@ def test_presets():
     assert paper.contrastive_weight > 0 and paper.meta_batch == 16
     assert paper.num_train_steps_per_itr == 1000 and paper.embedding_batch_size == 64
     assert paper.crop_window <= fam.horizon
+
+
+def test_sparse_quick_preset_keeps_posterior_data_for_the_encoder():
+    sparse = get_algorithm("pearl").preset(get_family("sparse-point-robot"), "quick")
+    paper = get_algorithm("pearl").preset(get_family("sparse-point-robot"), "paper")
+    assert (paper.num_steps_prior, paper.num_steps_posterior) == (100, 900)  # PEARL's config
+    assert sparse.num_steps_posterior > sparse.num_steps_prior > 0
+    assert sparse.num_extra_rl_steps_posterior == 0
+    # the context batch covers the whole encoder buffer of one collection
+    assert sparse.embedding_batch_size == sparse.num_steps_prior + sparse.num_steps_posterior
+    assert sparse.kl_lambda == paper.kl_lambda == 1.0
+    dense = get_algorithm("pearl").preset(get_family("point-robot"), "quick")
+    assert dense.num_steps_posterior == 0 and dense.num_extra_rl_steps_posterior > 0
