@@ -475,7 +475,7 @@ def reproduce(set_name, list_sets, out, seeds, workers, check_only, record, quie
         if not result.ok:
             click.echo(result.summary(), err=True)
     rows = rep.check(s, root)
-    click.echo(rep.render(s, rows))
+    click.echo(rep.render(s, rows, rep.scripted_bounds(s)))
     written = rep.plot(s, root, root / "reproduce.png")
     click.echo("wrote " + ", ".join(str(p) for p in written))
     if not all(r.passed for r in rows):

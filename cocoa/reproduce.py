@@ -165,6 +165,7 @@ class Row:
     high: float
     reference_mean: float
     reference_seeds: int
+    untrained: float | None = None  # the runs' first meta-test (the untrained agent)
 
     @property
     def passed(self) -> bool:
@@ -178,8 +179,10 @@ def check(s: ReproduceSet, runs_dir: str | Path) -> list[Row]:
     rows = []
     for algo in s.algos:
         ref = [v["score"] for v in reference["algos"][algo]["seeds"].values()]
-        scores = [run_score(r, s.window, s.steps) for r in _runs_of(runs, s, algo)]
+        mine = _runs_of(runs, s, algo)
+        scores = [run_score(r, s.window, s.steps) for r in mine]
         scores = [x for x in scores if x is not None]
+        firsts = [r.meta_tests("return")["value"].iloc[0] for r in mine if r.reached("return")]
         k = max(len(scores), 1)
         low, high = band(ref, k)
         rows.append(
@@ -191,25 +194,74 @@ def check(s: ReproduceSet, runs_dir: str | Path) -> list[Row]:
                 high,
                 float(np.mean(ref)),
                 len(ref),
+                float(np.mean(firsts)) if firsts else None,
             )
         )
     return rows
 
 
-def render(s: ReproduceSet, rows: Sequence[Row]) -> str:
-    """The pass/fail table as text."""
+def normalised(rows: Sequence[Row]) -> dict[str, float]:
+    """(score − untrained) / (oracle-SAC's score − untrained) per algorithm, where the set
+    has oracle-SAC and both figures exist."""
+    oracle = next((r for r in rows if r.algo == "oracle-sac" and r.score is not None), None)
+    if oracle is None:
+        return {}
+    return {
+        r.algo: (r.score - r.untrained) / (oracle.score - r.untrained)
+        for r in rows
+        if r.score is not None and r.untrained is not None and oracle.score != r.untrained
+    }
+
+
+def scripted_bounds(s: ReproduceSet) -> dict[str, float]:
+    """The scripted agents' mean return on the set's test tasks and protocol (point-robot
+    only; ``cocoa.scripted``), else {}."""
+    if normalise_env(s.env) != "point-robot":
+        return {}
+    from cocoa.envs import get_family
+    from cocoa.evaluator import get_protocol
+    from cocoa.scripted import scripted_results
+    from cocoa.task_samplers import TaskSampler
+
+    family = get_family(s.env)
+    tasks = TaskSampler(family, 0).test_tasks()
+    results = scripted_results(family, tasks, get_protocol(s.protocol, family))
+    return {name: r.mean_return for name, r in results.items()}
+
+
+def render(s: ReproduceSet, rows: Sequence[Row], bounds: dict[str, float] | None = None) -> str:
+    """The pass/fail table as text; with ``bounds`` (``scripted_bounds``), each score also on
+    the stand-still-to-optimal scale, and the scripted agents' returns."""
     lines = [
         f"{s.name}: {s.description}; {s.steps:,} env steps, {s.protocol} protocol",
         f"score: mean meta-test return over the last {s.window:,} env steps; band: 95% "
         "prediction interval for the mean of that many new seeds",
-        f"{'algorithm':<12}{'seeds':>6}{'score':>10}{'reference band':>22}{'ref. mean':>11}  result",
+        f"{'algorithm':<12}{'seeds':>6}{'score':>10}{'reference band':>22}{'ref. mean':>11}"
+        f"{'normalised':>12}{'still→opt':>11}  result",
     ]
+    norm = normalised(rows)
     for r in rows:
         score = "-" if r.score is None else f"{r.score:.2f}"
         result = "PASS" if r.passed else ("no run" if r.score is None else "FAIL")
+        scaled = "-"
+        if bounds and r.score is not None:
+            scaled = f"{(r.score - bounds['still']) / (bounds['optimal'] - bounds['still']):.2f}"
         lines.append(
             f"{column_label(r.algo, 'algo'):<12}{r.seeds:>6}{score:>10}"
-            f"{f'[{r.low:.2f}, {r.high:.2f}]':>22}{r.reference_mean:>11.2f}  {result}"
+            f"{f'[{r.low:.2f}, {r.high:.2f}]':>22}{r.reference_mean:>11.2f}"
+            f"{(f'{norm[r.algo]:.2f}' if r.algo in norm else '-'):>12}{scaled:>11}  {result}"
+        )
+    if norm:
+        lines.append(
+            "normalised: (score − untrained) / (oracle-SAC's score − untrained), the untrained "
+            "agent being each run's first meta-test"
+        )
+    if bounds:
+        lines.append(
+            "still→opt: 0 = standing still, 1 = walking straight to the goal; scripted agents "
+            "on the same tasks: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in bounds.items())
+            + " (cocoa.scripted)"
         )
     return "\n".join(lines)
 

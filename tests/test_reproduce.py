@@ -64,8 +64,12 @@ def test_record_then_check_pass_and_fail(tmp_path, reference_dir):
         rep.band([-11.0, -12.0, -13.0], 1)
     )
     assert not rows["oracle-sac"].passed
-    text = rep.render(SET, rows.values())
+    assert rows["pearl"].untrained == -20.0
+    # (−12.5 + 20) / (−12 + 20): PEARL against oracle-SAC at the same budget
+    assert rep.normalised(list(rows.values()))["pearl"] == pytest.approx(7.5 / 8)
+    text = rep.render(SET, rows.values(), {"still": -20.0, "optimal": -5.0})
     assert "PASS" in text and "FAIL" in text
+    assert "0.94" in text and f"{(-12.5 + 20) / 15:.2f}" in text
 
     # through the CLI: the table, a plot, exit 1 because one row fails
     with pytest.raises(SystemExit) as exit_info:
