@@ -41,6 +41,7 @@ FAST = {
         "num_initial_steps": 5,
         "num_tasks_sample": 2,
         "num_steps_prior": 20,
+        "num_steps_posterior": 0,  # the same collection on both point robots
         "num_extra_rl_steps_posterior": 20,
         "num_train_steps_per_itr": 5,
         "contrastive_batch": 4,
