@@ -39,6 +39,12 @@ def _sweep_options(func):
         ),
         click.option("--protocol", default="thesis", show_default=True),
         click.option(
+            "--eval-interval",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Env steps between meta-tests of every run [default: the preset's].",
+        ),
+        click.option(
             "--device",
             type=click.Choice(["auto", "cpu", "cuda"]),
             default="auto",
@@ -67,11 +73,13 @@ def _sweep_options(func):
             show_default=True,
         ),
         click.option(
-            "--workers",
+            "--parallel",
+            "workers",
             type=click.IntRange(min=0),
             default=1,
             show_default=True,
-            help="Parallel local processes (0: run in this process, for debugging).",
+            help="Runs at once, each in its own local process (0: one after another in this "
+            "process, for debugging). Not meta-train's --workers (sampler processes of one run).",
         ),
         click.option(
             "--ray-address",
@@ -110,6 +118,7 @@ def _sweep(
     steps,
     preset,
     protocol,
+    eval_interval,
     device,
     set_items,
     config_file,
@@ -131,6 +140,8 @@ def _sweep(
         raise click.UsageError("--ray-address needs --executor ray")
     overrides = load_overrides(config_file) if config_file else {}
     overrides = merge_overrides(overrides, parse_set(set_items))
+    if eval_interval is not None:
+        overrides = merge_overrides(overrides, {"eval_interval": eval_interval})
     worker_device = None
     if executor == "ray" and gpus_per_run > 0:
         if device == "cpu":
@@ -261,8 +272,9 @@ def _emit_table(table, fmt: str, output: str | None) -> None:
 
     text = render(table, fmt)
     if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text)
+        from cocoa.runs import prepare_output
+
+        prepare_output(output).write_text(text)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
@@ -393,7 +405,9 @@ def plot(runs_dir, envs, algos, similarities, metric, hue, output, online):
 
     matplotlib.use("Agg")
     from cocoa.report import load_runs, plot_learning_curves
+    from cocoa.runs import prepare_output
 
+    prepare_output(output)  # an unwritable path: one line, before any work
     if hue == "similarity" and not algos:
         algos = ["cocoa"]
     runs = load_runs(runs_dir, envs=envs, algos=algos, similarities=similarities)
@@ -417,8 +431,8 @@ def plot(runs_dir, envs, algos, similarities, metric, hue, output, online):
 )
 @click.option("--seeds", default="0", show_default=True, help="New seeds to run: 0 or 0,1,2.")
 @click.option(
-    "--workers", type=click.IntRange(min=1), default=2, show_default=True,
-    help="Runs in parallel processes.",
+    "--parallel", "workers", type=click.IntRange(min=1), default=2, show_default=True,
+    help="Runs at once, each in its own process.",
 )  # fmt: skip
 @click.option(
     "--check-only", is_flag=True, help="Score the runs already under --out; train nothing."

@@ -429,7 +429,7 @@ def test_unfinished_run_cannot_be_compacted(tmp_path, reference_run):
             "0",
             "--out",
             "{file}/runs",
-            "--workers",
+            "--parallel",
             "0",
         ],
         ["bench", "--env", "point-robot", "--json", "{file}/b.json"],

@@ -323,7 +323,7 @@ def test_cli_sweep_exit_code_and_dry_run(tmp_path: Path, monkeypatch, capsys):
     )
     monkeypatch.setenv("COCOA_TEST_FAIL", "point-robot/pearl/0")
     args = ["sweep", "--envs", "point-robot", "--seeds", "0", "--steps", str(STEPS)]
-    args += ["--preset", "quick", "--device", "cpu", "--out", str(tmp_path), "--workers", "0"]
+    args += ["--preset", "quick", "--device", "cpu", "--out", str(tmp_path), "--parallel", "0"]
     args += ["--set", "algo_config.kl_lambda=0.3", "--quiet"]
     with pytest.raises(SystemExit) as exc:
         main(args)
@@ -396,7 +396,7 @@ def test_real_killed_sweep_resumes_only_the_killed_run(real_sweep, tmp_path: Pat
     cmd += ["--envs", ",".join(ENVS), "--seeds", "0,1", "--steps", str(FAST_STEPS)]
     cmd += ["--preset", "quick"]
     cmd += ["--device", "cpu", "--config", str(config), "--out", str(real_sweep.out)]
-    cmd += ["--workers", "1", "--quiet"]
+    cmd += ["--parallel", "1", "--quiet"]
     proc = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.PIPE, text=True)
     checkpoint = victim.run_dir / "checkpoints" / "latest.pt"
     try:
