@@ -59,8 +59,8 @@ SETS: dict[str, ReproduceSet] = {
             "point-robot",
             "point-robot",
             ("pearl", "cocoa", "oracle-sac"),
-            steps=200_000,
-            window=40_000,
+            steps=100_000,
+            window=20_000,
             description="PEARL, CoCOA and oracle-SAC on PEARL's point robot, quick preset",
         ),
     )
