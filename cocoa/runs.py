@@ -53,6 +53,8 @@ class RunLocked(ValueError):
 
 
 LOCK_FILE = "lock"
+# flock errors of a file system that does not lock files: the record alone guards the run
+NO_FLOCK = {errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL}
 _HELD: dict[Path, list] = {}  # run dir -> [open lock file, depth] held by this process
 
 
@@ -143,6 +145,7 @@ class RunLock:
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir).resolve()
         self.path = self.run_dir / LOCK_FILE
+        self.message: str | None = None
 
     def acquire(self) -> str | None:
         held = _HELD.get(self.run_dir)
@@ -152,17 +155,27 @@ class RunLock:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fh = open(self.path, "a+")  # noqa: SIM115  (kept open while the lock is held)
         try:
+            return self._take(fh)
+        except BaseException:
+            fh.close()  # a lock taken but not recorded must not stay held
+            raise
+
+    def _take(self, fh) -> str | None:
+        notes = []
+        try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            fh.close()
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if exc.errno in NO_FLOCK:  # a file system without locks (some Lustre, NFS)
+                notes.append(self._record_only(exc))
+            elif exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
-            record = _read_lock_record(self.path)
-            raise RunLocked(
-                f"{self.run_dir} is in use by another cocoa process ({_describe_holder(record)}); "
-                "wait for it to end or stop it",
-                record,
-            ) from None
+            else:
+                record = _read_lock_record(self.path)
+                raise RunLocked(
+                    f"{self.run_dir} is in use by another cocoa process "
+                    f"({_describe_holder(record)}); wait for it to end or stop it",
+                    record,
+                ) from None
         previous = _read_lock_record(self.path)
         mine = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
         stat = _proc_stat(os.getpid())
@@ -176,8 +189,23 @@ class RunLock:
         _HELD[self.run_dir] = [fh, 1]
         if previous.get("pid") and previous.get("pid") != os.getpid():
             gone = "which no longer runs" if previous.get("host") == mine["host"] else "not held"
-            return f"took over the stale lock of {_describe_holder(previous)} ({gone})"
-        return None
+            notes.append(f"took over the stale lock of {_describe_holder(previous)} ({gone})")
+        return "; ".join(notes) or None
+
+    def _record_only(self, exc: OSError) -> str:
+        """Without OS locks, the PID/host record alone guards the run: refused while it
+        names a live process (any record from another host counts as live)."""
+        record = _read_lock_record(self.path)
+        if lock_holder(self.run_dir) is not None:
+            raise RunLocked(
+                f"{self.run_dir} is in use by another cocoa process "
+                f"({_describe_holder(record)}); wait for it to end or stop it",
+                record,
+            ) from None
+        return (
+            f"warning: the file system of {self.path} does not lock files "
+            f"({exc.strerror or exc}); only the PID/host record guards the run"
+        )
 
     def release(self) -> None:
         held = _HELD.get(self.run_dir)
@@ -197,7 +225,7 @@ class RunLock:
             fh.close()  # drops the flock
 
     def __enter__(self) -> RunLock:
-        self.acquire()
+        self.message = self.acquire()  # a stale takeover or a warning, else None
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -291,7 +319,16 @@ def read_status(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "status.json"
     if not path.exists():
         return {"status": "missing"}
-    return read_json(path)
+    record = read_json(path)
+    if not isinstance(record, dict):
+        raise ValueError(f"corrupt {path}: a JSON {type(record).__name__}, not an object")
+    return record
+
+
+def append_log(run_dir: Path, message: str) -> None:
+    """Appends a time-stamped line to the run's ``log.txt``."""
+    with (Path(run_dir) / "log.txt").open("a") as fh:
+        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
 
 
 def _fmt(value: Any) -> str:

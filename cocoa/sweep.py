@@ -43,6 +43,7 @@ from cocoa.runs import (
     LOCK_FILE,
     RunLock,
     RunLocked,
+    append_log,
     lock_holder,
     read_json,
     read_status,
@@ -331,9 +332,11 @@ def execute_run(job: dict[str, Any], train_fn: TrainFn | None = None) -> dict[st
         cfg = from_dict(config, get_algorithm(config["algo"]).config_cls)
         if job.get("threads"):
             cfg = replace(cfg, threads=int(job["threads"]))
-        with RunLock(run_dir):  # held across the clean-up and the run (train re-enters it)
+        with RunLock(run_dir) as lock:  # held across the clean-up and the run (train re-enters)
             if job["action"] == FRESH:
                 _clear(run_dir)
+            if lock.message:  # a stale takeover (or a file system without locks)
+                append_log(run_dir, lock.message)
             last = train_fn(cfg, run_dir, resume=job["action"] == RESUME, progress=False)
         result["status"] = "finished"
         mean_return = getattr(last, "mean_return", None)
@@ -618,9 +621,9 @@ def run_sweep(
     def record(run: SweepRun, result: dict[str, Any]) -> None:
         outcome = result["status"]
         status[run.run_dir] = (outcome, result.get("error", ""))
-        failed = outcome != "finished"
-        if failed:
+        if outcome != "finished":
             display.write(f"{outcome}: {run.label}: {result.get('error', '')}")
+        failed = outcome not in ("finished", BUSY)  # a busy run is left alone, not failed
         display.update(done=1, failed=int(failed))
 
     try:

@@ -38,6 +38,7 @@ from .runs import (
     RunInterrupted,
     RunLock,
     TrainingDiverged,
+    append_log,
     atomic_write_bytes,
     last_meta_test,
     read_json,
@@ -186,9 +187,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} hours" if seconds >= 3600 else f"{seconds / 60:.0f} minutes"
 
 
-def _log(run_dir: Path, message: str) -> None:
-    with (Path(run_dir) / "log.txt").open("a") as fh:
-        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+_log = append_log
 
 
 class _Sigterm:

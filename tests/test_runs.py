@@ -65,3 +65,67 @@ def test_records_from_other_hosts(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_file_systems_without_locks_fall_back_to_the_record(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    from cocoa import runs
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    run = tmp_path / "run"
+    lock = RunLock(run)
+    message = lock.acquire()
+    assert message.startswith("warning: the file system of") and "PID/host record" in message
+    assert lock_holder(run)["pid"] == os.getpid()
+    lock.release()
+    assert lock_holder(run) is None
+    # a record naming a live process on this host still refuses a second writer
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run / LOCK_FILE).write_text(
+            json.dumps({"pid": proc.pid, "host": runs.socket.gethostname(), "time": 0})
+        )
+        with pytest.raises(RunLocked, match=f"PID {proc.pid} "):
+            RunLock(run).acquire()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_lock_whose_record_cannot_be_written_is_not_kept(tmp_path, monkeypatch):
+    from cocoa import runs
+
+    run = tmp_path / "run"
+
+    def broken_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs.os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="No space left") as info:
+        RunLock(run).acquire()
+    monkeypatch.undo()
+    # the error (kept here, with its frames) holds no open lock file
+    lock_file = str((run / LOCK_FILE).resolve())
+    fds = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+           if os.path.exists(f"/proc/self/fd/{fd}")]  # fmt: skip
+    assert info.value is not None and lock_file not in fds
+    proc = hold(run)  # another process gets the lock
+    proc.kill()
+    proc.wait()
+
+
+def test_a_status_that_is_not_an_object_is_corrupt(tmp_path):
+    from cocoa.runs import describe_run, read_status
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "status.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"corrupt .*status.json: a JSON list, not an object"):
+        read_status(run)
+    assert describe_run(run)["status"] == "corrupt"

@@ -269,6 +269,26 @@ def test_run_held_by_a_live_process_is_left_alone(tmp_path: Path):
     assert [a for _, a in sweep.plan(runs)] == ["resume", "skip"]
     result = sweep.run_sweep(runs, workers=0, train_fn=fake_train, **quiet())
     assert result.ok and calls(held) == ["fresh", "resume"]
+    # and the run's log says whose lock it took over
+    assert (
+        f"took over the stale lock of PID {holder.pid} on host"
+        in (held.run_dir / "log.txt").read_text()
+    )
+
+
+def test_a_run_found_busy_at_launch_is_not_counted_failed(tmp_path: Path, monkeypatch):
+    displays = []
+
+    class Display(sweep._Display):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            displays.append(self)
+
+    monkeypatch.setattr(sweep, "_Display", Display)
+    monkeypatch.setattr(sweep, "execute_run", lambda job, fn: {"status": "busy", "error": "PID 1"})
+    runs = grid(tmp_path, algos=["pearl"], envs=["point-robot"])
+    result = sweep.run_sweep(runs, workers=0, train_fn=fake_train, **quiet())
+    assert result.count("busy") == 2 and displays[0].failed == 0
 
 
 def test_diverged_run_is_skipped_and_reported(tmp_path: Path):
