@@ -351,9 +351,17 @@ class MultiTaskReplayBuffer:
         for k in ("ep_task", "ep_start", "ep_len"):
             out[k] = np.zeros(0, dtype=np.int64)
         out["format"] = 2
-        # copies: torch.save writes a view's whole storage
-        out["data"] = {k: v[:0].clone() if isinstance(v, torch.Tensor) else v[:0].copy()
-                       for k, v in state["data"].items()}  # fmt: skip
+        # the format-2 layout built afresh (a format-1 state holds tasks x rows x columns
+        # blocks and no next_observations_rows); new tensors, since torch.save writes a
+        # view's whole storage
+        data = {}
+        for k, v in state["data"].items():
+            if k == "next_observations_rows":
+                continue
+            v = torch.as_tensor(v)
+            data[k] = torch.zeros((0, v.shape[-1]), dtype=v.dtype)
+        data["next_observations_rows"] = torch.zeros(0, dtype=torch.int64)
+        out["data"] = data
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

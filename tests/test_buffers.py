@@ -313,3 +313,24 @@ def test_format_1_checkpoints_still_load():
     other = MultiTaskReplayBuffer(2, 500, 2, 1)
     other.load_state_dict(old)
     assert torch.equal(buf.storage[:, :top], other.storage[:, :top])
+
+
+def test_a_format_1_state_empties_into_a_loadable_format_2_state():
+    buf = MultiTaskReplayBuffer(2, 500, 2, 1)
+    for k in range(5):
+        buf.add_episode(k % 2, make_episode(20, tag=k))
+    top = int(buf.filled.max())
+    block = buf.storage[:, :top]
+    old = {
+        "data": {k: block[..., c].numpy().copy() for k, c in buf.columns.items()},
+        **{k: getattr(buf, k).copy() for k in ("ptr", "filled", "ep_task", "ep_start", "ep_len")},
+    }
+    emptied = MultiTaskReplayBuffer.empty_state(old)
+    assert emptied["format"] == 2
+    assert emptied["data"]["next_observations_rows"].dtype == torch.int64
+    assert emptied["data"]["observations"].shape == (0, 2)
+    other = MultiTaskReplayBuffer(2, 500, 2, 1)
+    other.load_state_dict(emptied)
+    assert other.filled.sum() == 0 and len(other.ep_len) == 0
+    other.add_episode(1, make_episode(20, tag=9))  # usable again
+    assert other.size(1) == 20
