@@ -8,7 +8,8 @@ its runs again and decides per run (``plan``):
 * another live process holds the run's lock (``cocoa.runs.RunLock``) → leave it alone and
   report it ``busy``;
 * ``status.json`` says ``finished`` → skip, unless the sweep's ``--steps`` is larger than
-  the env steps the run reached: then resume it to the new budget;
+  the env steps the run reached: then resume it to the new budget (a compacted run, whose
+  replay buffers were dropped, cannot be: it is skipped with a note saying so);
 * ``diverged`` → skip and report it (resuming would diverge again from the same checkpoint;
   delete the directory to rerun it);
 * a checkpoint exists (the run was killed, interrupted or failed after its first meta-test)
@@ -265,6 +266,8 @@ def plan_run(run: SweepRun) -> str:
         reached = int(record.get("env_steps") or 0)
         budget = int(run.config.get("steps", 0))
         if reached < budget and (run.run_dir / CHECKPOINT).exists():
+            if record.get("compacted"):  # its replay buffers are gone: it cannot resume
+                return SKIP
             return RESUME  # a larger --steps extends the finished run
         return SKIP
     if status == "diverged":
@@ -272,6 +275,21 @@ def plan_run(run: SweepRun) -> str:
     if (run.run_dir / CHECKPOINT).exists():
         return RESUME
     return FRESH
+
+
+def _skip_note(run: SweepRun) -> str:
+    """Why a skipped run stays short of the sweep's budget ("" when it does not)."""
+    try:
+        record = read_status(run.run_dir)
+    except ValueError:
+        return ""
+    reached, budget = int(record.get("env_steps") or 0), int(run.config.get("steps", 0))
+    if record.get("compacted") and reached < budget:
+        return (
+            f"compacted; cannot extend (its replay buffers were dropped at {reached:,} of "
+            f"{budget:,} env steps)"
+        )
+    return ""
 
 
 def plan(runs: Sequence[SweepRun]) -> list[tuple[SweepRun, str]]:
@@ -385,8 +403,8 @@ class SweepResult:
                 see = run.run_dir / "error.txt"
                 where = f" (see {see})" if see.exists() else ""
                 lines.append(f"  {status}: {run.run_dir}: {detail}{where}")
-            elif status == "busy":
-                lines.append(f"  busy: {run.run_dir}: {detail}")
+            elif status in ("busy", "skipped") and detail:
+                lines.append(f"  {status}: {run.run_dir}: {detail}")
             elif status == "not run":
                 lines.append(f"  not run: {run.run_dir}")
         return "\n".join(lines)
@@ -604,8 +622,10 @@ def run_sweep(
     )
     status: dict[Path, tuple[str, str]] = {}
     for run, action in planned:
+        if action == SKIP and _skip_note(run):
+            echo(f"  skipped: {run.run_dir}: {_skip_note(run)}")
         if action == SKIP:
-            status[run.run_dir] = ("skipped", "")
+            status[run.run_dir] = ("skipped", _skip_note(run))
         elif action == DIVERGED:
             error = read_status(run.run_dir).get("error", "diverged")
             status[run.run_dir] = ("diverged", f"{error}; delete the run directory to rerun it")

@@ -154,7 +154,8 @@ def compact(run_dir: Path) -> tuple[int, int]:
 
     run_dir = Path(run_dir)
     with RunLock(run_dir):
-        status = read_status(run_dir).get("status")
+        record = read_status(run_dir)
+        status = record.get("status")
         if status != "finished":
             raise ValueError(
                 f"{run_dir} is {status}, not finished; only a finished run can drop its "
@@ -173,6 +174,9 @@ def compact(run_dir: Path) -> tuple[int, int]:
         atomic_write_bytes(path, buf.getvalue())
         if not policy_path(run_dir).exists():
             write_policy(run_dir, learner, ckpt["trainer"])
+        # a sweep with a larger budget skips it instead of failing to resume it
+        keep = {k: v for k, v in record.items() if k not in ("status", "time", "compacted")}
+        write_status(run_dir, "finished", **keep, compacted=True)
         _log(run_dir, f"compacted: checkpoint {before:,} -> {path.stat().st_size:,} bytes")
         return before, path.stat().st_size
 

@@ -230,6 +230,27 @@ def test_larger_budget_resumes_finished_runs(tmp_path: Path):
     assert [a for _, a in sweep.plan(runs)] == ["skip", "skip"]
 
 
+def test_compacted_runs_are_skipped_not_extended(tmp_path: Path):
+    import torch
+
+    from cocoa.trainer import compact
+
+    runs = grid(tmp_path, algos=["pearl"], envs=["point-robot"])
+    sweep.run_sweep(runs, workers=0, train_fn=fake_train, **quiet())
+    for run in runs:  # a minimal real checkpoint, compacted as `--resume D --compact` does
+        torch.save({"learner": {}, "trainer": {}}, run.run_dir / sweep.CHECKPOINT)
+        compact(run.run_dir)
+        assert read_status(run.run_dir)["compacted"] is True
+        assert read_status(run.run_dir)["env_steps"] == STEPS
+    bigger = grid(tmp_path, algos=["pearl"], envs=["point-robot"], steps=2 * STEPS)
+    assert [a for _, a in sweep.plan(bigger)] == ["skip", "skip"]
+    lines = []
+    result = sweep.run_sweep(bigger, workers=0, train_fn=fake_train, **quiet(echo=lines.append))
+    assert result.count("skipped") == 2 and all(calls(r) == ["fresh"] for r in bigger)
+    assert "compacted; cannot extend" in result.summary()
+    assert any("compacted; cannot extend" in line for line in lines)
+
+
 def test_budget_below_one_iteration_stops_the_sweep_up_front(tmp_path: Path):
     with pytest.raises(ValueError, match=r"--steps 100 is below one training iteration.*8,800"):
         grid(tmp_path, steps=100)
