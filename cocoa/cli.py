@@ -258,7 +258,8 @@ def _nonnegative(ctx, param, value):
     type=click.Path(),
     default=None,
     metavar="RUN_DIR",
-    help="Continue a killed run from its last checkpoint.",
+    help="Continue a killed run from its last checkpoint (one stopped before its first "
+    "checkpoint starts afresh).",
 )
 @click.option(
     "--workers",
@@ -330,13 +331,28 @@ def meta_train(
             cfg = replace(cfg, workers=workers)
         if eval_interval is not None:
             cfg = replace(cfg, eval_interval=eval_interval)
-        result = train(
-            cfg,
-            run_dir,
-            resume=True,
-            progress=not quiet,
-            on_resume=lambda iteration, done: _resume_header(cfg, run_dir, iteration, done),
-        )
+        from cocoa.runs import RunLock, append_log
+        from cocoa.sweep import _clear
+        from cocoa.trainer import checkpoint_path
+
+        with RunLock(run_dir) as lock:  # held across the clean-up and the run (train re-enters)
+            fresh = not checkpoint_path(run_dir).exists()
+            if fresh:  # stopped before its first checkpoint: start it again, as a sweep does
+                click.echo(
+                    f"{run_dir} has no checkpoint yet: starting it afresh "
+                    f"({cfg.steps:,} env steps)",
+                    err=True,
+                )
+                _clear(run_dir)
+            if lock.message:  # a stale takeover (or a file system without locks)
+                append_log(run_dir, lock.message)
+            result = train(
+                cfg,
+                run_dir,
+                resume=not fresh,
+                progress=not quiet,
+                on_resume=lambda iteration, done: _resume_header(cfg, run_dir, iteration, done),
+            )
     else:
         if not env:
             raise click.UsageError("--env is required (e.g. --env reach); see `cocoa envs`")
@@ -368,7 +384,15 @@ def meta_train(
         )
         result = train(cfg, run_dir, progress=not quiet)
     if result is None:
-        click.echo(f"nothing to do: {run_dir} already reached {cfg.steps:,} env steps")
+        from cocoa.runs import read_status
+
+        record = read_status(run_dir)
+        reached = record.get("env_steps")
+        at = f" (at {reached:,})" if isinstance(reached, int) else ""
+        click.echo(
+            f"nothing to do: {run_dir} already reached {cfg.steps:,} env steps{at}; "
+            f"its status stays {record.get('status')}"
+        )
         return
     line = f"final meta-test return {result.mean_return:.2f}"
     if result.has_success:

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,13 +107,21 @@ def _is_buffer_state(value) -> bool:
     return isinstance(value, dict) and {"data", "ptr", "filled", "ep_task"} <= set(value)
 
 
-def save_checkpoint(run_dir: Path, learner: MetaLearner, trainer_state: dict) -> None:
+def save_checkpoint(
+    run_dir: Path,
+    learner: MetaLearner,
+    trainer_state: dict,
+    on_written: Callable[[], None] | None = None,
+) -> None:
     """Atomically writes networks, optimisers, buffers, RNG states and counters, then the
-    acting weights alone (``policy.pt``)."""
+    acting weights alone (``policy.pt``). ``on_written()`` is called as soon as
+    ``latest.pt`` is in place, before ``policy.pt`` is written."""
     state = learner.state_dict()
     buf = io.BytesIO()
     torch.save({"learner": state, "trainer": dict(trainer_state)}, buf)
     atomic_write_bytes(checkpoint_path(run_dir), buf.getvalue())
+    if on_written is not None:
+        on_written()
     write_policy(run_dir, state, trainer_state)
 
 
@@ -196,25 +205,48 @@ _log = append_log
 
 class _Sigterm:
     """While active, SIGTERM raises ``KeyboardInterrupt`` in the main thread, as SIGINT
-    does (schedulers stop jobs with SIGTERM). ``received`` says whether it came."""
+    does (schedulers stop jobs with SIGTERM). ``received`` says whether SIGTERM came.
+    Inside ``held()`` either signal only sets a flag, and the interrupt is raised when the
+    block ends (a checkpoint and the status describing it are written whole)."""
 
     def __init__(self):
         self.received = False
-        self._previous = None
+        self._previous: dict = {}
+        self._holding = 0
+        self._pending = False
 
     def _handler(self, signum, frame):
-        self.received = True
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one interrupt; cleanup runs in peace
+        if signum == signal.SIGTERM:
+            self.received = True
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one interrupt; cleanup in peace
+        if self._holding:
+            self._pending = True
+            return
         raise KeyboardInterrupt
+
+    @contextmanager
+    def held(self):
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+        if not self._holding and self._pending:
+            self._pending = False
+            raise KeyboardInterrupt
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handler)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                if sig == signal.SIGINT and signal.getsignal(sig) is not signal.default_int_handler:
+                    continue  # SIGINT ignored or handled elsewhere: left so
+                self._previous[sig] = signal.signal(sig, self._handler)
         return self
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous = {}
 
 
 def train(
@@ -268,6 +300,14 @@ def _train(
             )
         learner.load_state_dict(ckpt["learner"])
         state = ckpt["trainer"]
+        if learner.env_steps >= cfg.steps and state["rows"] > 0:
+            # nothing to train: the run and its status stay as they are
+            _log(
+                run_dir,
+                f"resume to {cfg.steps} env steps: nothing to do, the run is at "
+                f"{learner.env_steps} env steps",
+            )
+            return None
         writer.truncate(state["rows"])
         if learner.env_steps < cfg.steps:
             resolved = json.loads(json.dumps(to_dict(cfg)))
@@ -288,7 +328,6 @@ def _train(
         "env_steps": learner.env_steps,
         "last_eval_step": state.get("last_eval_step"),
     }
-    write_status(run_dir, "running", **saved)
 
     eval_cols = ["meta_test/return"] + (["meta_test/success"] if family.has_success else [])
     columns = ["iteration", "env_steps", "wall_time_s", *eval_cols, *learner.metric_names]
@@ -313,19 +352,22 @@ def _train(
         while state["next_eval"] <= learner.env_steps:
             state["next_eval"] += cfg.eval_interval
 
+    def mark_saved() -> None:  # latest.pt now holds these counters
+        saved.update(
+            iteration=state["iteration"],
+            env_steps=learner.env_steps,
+            last_eval_step=state.get("last_eval_step"),
+        )
+
     def commit(row: dict, checkpoint: bool) -> None:
-        state["wall_time_s"] = time.monotonic() - start
-        row["wall_time_s"] = round(state["wall_time_s"], 3)
-        writer.write(row, columns)
-        state["rows"] += 1
-        if checkpoint:
-            save_checkpoint(run_dir, learner, state)
-            saved.update(
-                iteration=state["iteration"],
-                env_steps=learner.env_steps,
-                last_eval_step=state.get("last_eval_step"),
-            )
-            write_status(run_dir, "running", **saved)
+        with sigterm.held():  # an interrupt waits until the row, checkpoint and status agree
+            state["wall_time_s"] = time.monotonic() - start
+            row["wall_time_s"] = round(state["wall_time_s"], 3)
+            writer.write(row, columns)
+            state["rows"] += 1
+            if checkpoint:
+                save_checkpoint(run_dir, learner, state, on_written=mark_saved)
+                write_status(run_dir, "running", **saved)
 
     def postfix(metrics: dict | None) -> dict | None:
         if metrics is None:
@@ -335,18 +377,20 @@ def _train(
             post["success"] = f"{metrics['success']:.2f}"
         return post
 
-    bar = tqdm(
-        total=max(cfg.steps, learner.env_steps),
-        initial=learner.env_steps,
-        unit="step",
-        desc=f"{cfg.algo} {cfg.env} s{cfg.seed}",
-        disable=not progress,
-        dynamic_ncols=True,
-        # a resumed run shows its last meta-test's numbers from the start
-        postfix=postfix(last_meta_test(run_dir, state["rows"])) if resume else None,
-    )
+    bar = None
     warned = False
     try:
+        write_status(run_dir, "running", **saved)
+        bar = tqdm(
+            total=max(cfg.steps, learner.env_steps),
+            initial=learner.env_steps,
+            unit="step",
+            desc=f"{cfg.algo} {cfg.env} s{cfg.seed}",
+            disable=not progress,
+            dynamic_ncols=True,
+            # a resumed run shows its last meta-test's numbers from the start
+            postfix=postfix(last_meta_test(run_dir, state["rows"])) if resume else None,
+        )
         if state["rows"] == 0:  # the untrained agent: every curve starts at 0 env steps
             row = {"iteration": 0, "env_steps": 0}
             meta_test(row)
@@ -401,7 +445,8 @@ def _train(
         _log(run_dir, f"failed: {type(exc).__name__}: {exc}")
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     write_status(run_dir, "finished", **saved)
     _log(run_dir, f"finished at {learner.env_steps} env steps")
     return last

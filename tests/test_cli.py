@@ -511,3 +511,80 @@ def test_a_budget_that_takes_days_is_warned_with_its_time(tmp_path, tiny_config,
     monkeypatch.setattr(trainer, "LONG_RUN_S", 1e9)
     main(train_args(tmp_path, "short", tiny_config, steps=2600))
     assert "warning" not in (tmp_path / "point-robot" / "cocoa" / "short" / "log.txt").read_text()
+
+
+def tiny_run_config(steps):
+    from cocoa.config import make_run_config
+
+    return make_run_config(
+        env="point-robot",
+        algo="cocoa",
+        seed=0,
+        steps=steps,
+        preset="quick",
+        protocol="thesis",
+        device="cpu",
+        similarity=None,
+        overrides=TINY,
+    )
+
+
+def test_an_interrupt_while_checkpointing_leaves_status_and_checkpoint_agreeing(
+    tmp_path, monkeypatch
+):
+    import torch
+
+    from cocoa import trainer
+    from cocoa.runs import RunInterrupted
+
+    write_policy, calls = trainer.write_policy, []
+
+    def interrupted_write_policy(*args):
+        calls.append(1)
+        if len(calls) == 2:  # the second checkpoint: latest.pt is written, policy.pt is not
+            os.kill(os.getpid(), signal.SIGTERM)
+        write_policy(*args)
+
+    monkeypatch.setattr(trainer, "write_policy", interrupted_write_policy)
+    run = tmp_path / "run"
+    with pytest.raises(RunInterrupted):
+        trainer.train(tiny_run_config(1_000_000), run, progress=False)
+    status = json.loads((run / "status.json").read_text())
+    ckpt = torch.load(run / "checkpoints" / "latest.pt", weights_only=False)
+    assert status["status"] == "interrupted" and ckpt["learner"]["env_steps"] > 0
+    assert status["env_steps"] == ckpt["learner"]["env_steps"]
+    assert status["iteration"] == ckpt["trainer"]["iteration"]
+    # --resume --steps below what the run reached trains nothing and keeps its status
+    monkeypatch.undo()
+    assert trainer.train(tiny_run_config(100), run, resume=True, progress=False) is None
+    assert json.loads((run / "status.json").read_text())["status"] == "interrupted"
+
+
+def test_an_interrupt_before_the_loop_is_recorded(tmp_path, monkeypatch):
+    from cocoa import trainer
+    from cocoa.runs import RunInterrupted
+
+    def interrupted_bar(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "tqdm", interrupted_bar)
+    run = tmp_path / "run"
+    with pytest.raises(RunInterrupted):
+        trainer.train(tiny_run_config(1000), run, progress=False)
+    assert json.loads((run / "status.json").read_text())["status"] == "interrupted"
+
+
+def test_resume_before_the_first_checkpoint_starts_afresh(tmp_path):
+    from cocoa.config import to_dict
+
+    run = tmp_path / "point-robot" / "cocoa" / "early"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(to_dict(tiny_run_config(1))))
+    (run / "progress.csv").write_text("iteration,env_steps,wall_time_s\n0,0,1.0\n")  # half
+    (run / "status.json").write_text(json.dumps({"status": "interrupted", "env_steps": 0}))
+    proc = cocoa("meta-train", "--resume", str(run), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "has no checkpoint yet: starting it afresh" in proc.stderr
+    rows = progress(run)
+    assert list(rows["iteration"]) == list(range(len(rows))) and len(rows) == 2
+    assert json.loads((run / "status.json").read_text())["status"] == "finished"
