@@ -17,8 +17,9 @@ its runs again and decides per run (``plan``):
 * otherwise → start fresh (a half-written directory without a checkpoint is removed first).
 
 An existing run whose ``config.json`` differs from the one the sweep would write (other than
-in its budget, ``steps``) stops the sweep before anything runs (it would otherwise be skipped
-or resumed under the wrong config).
+in a larger budget, ``steps``) stops the sweep before anything runs (it would otherwise be
+skipped or resumed under the wrong config); a smaller budget counts as another config for a
+run that is not finished (it would cut the run short) and skips a finished one.
 
 A run that raises records its traceback in ``<run_dir>/error.txt`` and ``status.json``
 (status ``failed``, or ``diverged`` as the trainer wrote it, with ``error``); the other runs go
@@ -242,7 +243,8 @@ def plan_run(run: SweepRun) -> str:
     """What a (re)launched sweep does with ``run``: ``skip``, ``diverged`` (skip and report),
     ``busy`` (another live process writes it: leave it alone), ``resume`` or ``fresh``.
     ``ValueError`` when the directory holds a run of another config (a larger budget is the
-    same config, extended)."""
+    same config, extended; a smaller one counts as another config unless the run is
+    finished, which is then skipped)."""
     config_path = run.run_dir / "config.json"
     if config_path.exists():
         existing = read_json(config_path)
@@ -262,6 +264,15 @@ def plan_run(run: SweepRun) -> str:
         return BUSY
     record = read_status(run.run_dir) if run.run_dir.exists() else {"status": "missing"}
     status = record.get("status")
+    if config_path.exists() and status != "finished":
+        # only a larger budget extends a run; a smaller one would cut an unfinished run short
+        before, now = existing.get("steps"), run.config.get("steps")
+        if isinstance(before, int) and isinstance(now, int) and now < before:
+            raise ValueError(
+                f"{run.run_dir} holds a run with another config (steps: {before!r} in the "
+                f"run, {now!r} now; a smaller budget would cut the unfinished run short); "
+                "use another --out or remove it"
+            )
     if status == "finished":
         reached = int(record.get("env_steps") or 0)
         budget = int(run.config.get("steps", 0))

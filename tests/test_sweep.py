@@ -251,6 +251,16 @@ def test_compacted_runs_are_skipped_not_extended(tmp_path: Path):
     assert any("compacted; cannot extend" in line for line in lines)
 
 
+def test_a_smaller_budget_does_not_cut_unfinished_runs(tmp_path: Path):
+    runs = grid(tmp_path, algos=["pearl"], envs=["point-robot"], steps=2 * STEPS)
+    sweep.run_sweep(runs, workers=0, train_fn=fake_train, **quiet())
+    write_status(runs[0].run_dir, "interrupted", env_steps=STEPS)
+    smaller = grid(tmp_path, algos=["pearl"], envs=["point-robot"])
+    with pytest.raises(ValueError, match=r"another config \(steps: .* smaller budget"):
+        sweep.plan(smaller)
+    assert calls(runs[0]) == ["fresh"]
+
+
 def test_budget_below_one_iteration_stops_the_sweep_up_front(tmp_path: Path):
     with pytest.raises(ValueError, match=r"--steps 100 is below one training iteration.*8,800"):
         grid(tmp_path, steps=100)
