@@ -554,10 +554,20 @@ def test_an_interrupt_while_checkpointing_leaves_status_and_checkpoint_agreeing(
     assert status["status"] == "interrupted" and ckpt["learner"]["env_steps"] > 0
     assert status["env_steps"] == ckpt["learner"]["env_steps"]
     assert status["iteration"] == ckpt["trainer"]["iteration"]
-    # --resume --steps below what the run reached trains nothing and keeps its status
-    monkeypatch.undo()
+
+
+def test_resume_below_the_steps_reached_keeps_the_status(tmp_path):
+    from cocoa import trainer
+    from cocoa.runs import write_status
+
+    run = tmp_path / "run"
+    trainer.train(tiny_run_config(300), run, progress=False)
+    reached = json.loads((run / "status.json").read_text())["env_steps"]
+    write_status(run, "interrupted", env_steps=reached)  # as if stopped before its end
+    before = (run / "progress.csv").read_text()
     assert trainer.train(tiny_run_config(100), run, resume=True, progress=False) is None
     assert json.loads((run / "status.json").read_text())["status"] == "interrupted"
+    assert (run / "progress.csv").read_text() == before
 
 
 def test_an_interrupt_before_the_loop_is_recorded(tmp_path, monkeypatch):
