@@ -449,6 +449,7 @@ def reproduce(set_name, list_sets, out, seeds, workers, check_only, record, quie
     Prints one row per algorithm (score, 95% prediction band from the reference seeds, pass
     or fail) and plots the curves beside the reference; exits 1 when a row fails."""
     from cocoa import reproduce as rep
+    from cocoa.report import load_runs
 
     if list_sets or not set_name:
         for s in rep.SETS.values():
@@ -489,7 +490,8 @@ def reproduce(set_name, list_sets, out, seeds, workers, check_only, record, quie
         if not result.ok:
             click.echo(result.summary(), err=True)
     rows = rep.check(s, root)
-    click.echo(rep.render(s, rows, rep.scripted_bounds(s)))
+    seeds = sorted({r.seed for r in load_runs(root, envs=[s.env], algos=list(s.algos))})
+    click.echo(rep.render(s, rows, rep.scripted_bounds(s, seeds)))
     written = rep.plot(s, root, root / "reproduce.png")
     click.echo("wrote " + ", ".join(str(p) for p in written))
     if not all(r.passed for r in rows):

@@ -87,3 +87,14 @@ def test_reproduce_bad_input(tmp_path, reference_dir, capsys):
         assert exit_info.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error:")
+
+
+def test_every_shipped_set_has_a_reference():
+    for s in rep.SETS.values():
+        if s.name == "tiny":
+            continue
+        reference = rep.read_reference(s)
+        assert set(reference["algos"]) == set(s.algos)
+        assert reference["steps"] == s.steps and reference["source"]
+        for algo in s.algos:
+            assert len(reference["algos"][algo]["seeds"]) >= 2
