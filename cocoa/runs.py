@@ -81,8 +81,8 @@ def _pid_alive(pid: int, start: str | None = None) -> bool:
     except PermissionError:  # exists, owned by another user
         pass
     stat = _proc_stat(pid)
-    if stat is None:
-        return True
+    if stat is None:  # without /proc its existence is all we know; with it, it just ended
+        return not Path("/proc/self/stat").exists()
     state, started = stat
     return state not in ("Z", "X") and (start is None or started == start)
 
