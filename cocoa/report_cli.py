@@ -132,7 +132,7 @@ def _sweep(
 ):
     """Expands, validates and runs a sweep; returns its ``SweepResult`` (None: dry run)."""
     from cocoa.config import load_overrides
-    from cocoa.sweep import expand_grid, merge_overrides, parse_seeds, parse_set, plan, run_sweep
+    from cocoa.sweep import expand_grid, merge_overrides, parse_seeds, parse_set, plan
 
     if not envs:
         raise click.UsageError("--envs is required (e.g. --envs point-robot,sparse-point-robot)")
@@ -164,16 +164,25 @@ def _sweep(
         for run, action in plan(runs):
             click.echo(f"{action:<8} {run.run_dir}")
         return None
+    return _run_sweep(
+        runs,
+        quiet,
+        executor=executor,
+        workers=workers,
+        ray_address=ray_address,
+        cpus_per_run=cpus_per_run,
+        gpus_per_run=gpus_per_run,
+    )
+
+
+def _run_sweep(runs, quiet: bool, **kwargs):
+    """``cocoa.sweep.run_sweep`` with the plan line on stderr; Ctrl-C ends it with the
+    relaunch hint and exit status 130."""
+    from cocoa.sweep import run_sweep
+
     try:
         return run_sweep(
-            runs,
-            executor=executor,
-            workers=workers,
-            ray_address=ray_address,
-            cpus_per_run=cpus_per_run,
-            gpus_per_run=gpus_per_run,
-            progress=not quiet,
-            echo=functools.partial(click.echo, err=True),
+            runs, progress=not quiet, echo=functools.partial(click.echo, err=True), **kwargs
         )
     except KeyboardInterrupt:
         click.echo("interrupted; relaunch the same command to resume the sweep", err=True)
@@ -465,7 +474,7 @@ def reproduce(set_name, list_sets, out, seeds, workers, check_only, record, quie
         return
     rep.read_reference(s)  # no reference: one line before anything runs
     if not check_only:
-        from cocoa.sweep import expand_grid, parse_seeds, run_sweep
+        from cocoa.sweep import expand_grid, parse_seeds
 
         runs = expand_grid(
             algos=list(s.algos),
@@ -477,16 +486,7 @@ def reproduce(set_name, list_sets, out, seeds, workers, check_only, record, quie
             protocol=s.protocol,
             device="cpu",
         )
-        try:
-            result = run_sweep(
-                runs,
-                workers=workers,
-                progress=not quiet,
-                echo=functools.partial(click.echo, err=True),
-            )
-        except KeyboardInterrupt:
-            click.echo("interrupted; relaunch the same command to resume", err=True)
-            raise SystemExit(130) from None
+        result = _run_sweep(runs, quiet, workers=workers)
         if not result.ok:
             click.echo(result.summary(), err=True)
     rows = rep.check(s, root)

@@ -300,16 +300,21 @@ def checkpoint_bytes(state):
     return buf.getvalue()
 
 
+def format_1_state(buf):
+    """``buf``'s state in the first checkpoint format: whole (task, rows, ·) blocks."""
+    block = buf.storage[:, : int(buf.filled.max())]
+    return {
+        "data": {k: block[..., c].numpy().copy() for k, c in buf.columns.items()},
+        **{k: getattr(buf, k).copy() for k in ("ptr", "filled", "ep_task", "ep_start", "ep_len")},
+    }
+
+
 def test_format_1_checkpoints_still_load():
     buf = MultiTaskReplayBuffer(2, 500, 2, 1)
     for k in range(9):
         buf.add_episode(k % 2, make_episode(20, tag=k))
     top = int(buf.filled.max())
-    block = buf.storage[:, :top]
-    old = {
-        "data": {k: block[..., c].numpy().copy() for k, c in buf.columns.items()},
-        **{k: getattr(buf, k).copy() for k in ("ptr", "filled", "ep_task", "ep_start", "ep_len")},
-    }
+    old = format_1_state(buf)
     other = MultiTaskReplayBuffer(2, 500, 2, 1)
     other.load_state_dict(old)
     assert torch.equal(buf.storage[:, :top], other.storage[:, :top])
@@ -319,12 +324,7 @@ def test_a_format_1_state_empties_into_a_loadable_format_2_state():
     buf = MultiTaskReplayBuffer(2, 500, 2, 1)
     for k in range(5):
         buf.add_episode(k % 2, make_episode(20, tag=k))
-    top = int(buf.filled.max())
-    block = buf.storage[:, :top]
-    old = {
-        "data": {k: block[..., c].numpy().copy() for k, c in buf.columns.items()},
-        **{k: getattr(buf, k).copy() for k in ("ptr", "filled", "ep_task", "ep_start", "ep_len")},
-    }
+    old = format_1_state(buf)
     emptied = MultiTaskReplayBuffer.empty_state(old)
     assert emptied["format"] == 2
     assert emptied["data"]["next_observations_rows"].dtype == torch.int64
