@@ -58,10 +58,12 @@ NO_FLOCK = {errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL}
 _HELD: dict[Path, list] = {}  # run dir -> [open lock file, depth] held by this process
 
 
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """``(state, start time)`` of process ``pid`` from ``/proc`` (None where unavailable)."""
+def _proc_stat(pid: int, group: int | None = None) -> tuple[str, str] | None:
+    """``(state, start time)`` of process ``pid`` (of thread ``pid`` of process ``group``)
+    from ``/proc`` (None where unavailable)."""
+    where = f"/proc/{group}/task/{pid}/stat" if group is not None else f"/proc/{pid}/stat"
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
+        text = Path(where).read_text()
     except OSError:
         return None
     fields = text[text.rindex(")") + 2 :].split()  # after "pid (command) "
@@ -84,7 +86,19 @@ def _pid_alive(pid: int, start: str | None = None) -> bool:
     if stat is None:  # without /proc its existence is all we know; with it, it just ended
         return not Path("/proc/self/stat").exists()
     state, started = stat
-    return state not in ("Z", "X") and (start is None or started == start)
+    if start is not None and started != start:
+        return False
+    if state not in ("Z", "X"):
+        return True
+    # A killed multi-threaded process shows its leader as a zombie while its other threads
+    # still exit, and those hold its files (and its flock) until the last one is gone.
+    try:
+        threads = [t.name for t in Path(f"/proc/{pid}/task").iterdir() if t.name != str(pid)]
+    except OSError:
+        return False
+    return any(
+        (s := _proc_stat(int(t), pid)) is not None and s[0] not in ("Z", "X") for t in threads
+    )
 
 
 def _read_lock_record(path: Path) -> dict[str, Any]:
@@ -169,7 +183,7 @@ class RunLock:
                 notes.append(self._record_only(exc))
             elif exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
-            else:
+            elif not self._wait_for_dying_holder(fh):
                 record = _read_lock_record(self.path)
                 raise RunLocked(
                     f"{self.run_dir} is in use by another cocoa process "
@@ -191,6 +205,24 @@ class RunLock:
             gone = "which no longer runs" if previous.get("host") == mine["host"] else "not held"
             notes.append(f"took over the stale lock of {_describe_holder(previous)} ({gone})")
         return "; ".join(notes) or None
+
+    def _wait_for_dying_holder(self, fh, seconds: float = 30.0) -> bool:
+        """Takes the flock once the holder named by the record, a process of this host that
+        no longer runs, has finished exiting (its last threads still hold its files for a
+        moment after it is killed). False at once for a live or unknown holder, or when the
+        flock stays held for ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while lock_holder(self.run_dir) is None and _read_lock_record(self.path).get("pid"):
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return False
 
     def _record_only(self, exc: OSError) -> str:
         """Without OS locks, the PID/host record alone guards the run: refused while it

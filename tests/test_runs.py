@@ -129,3 +129,47 @@ def test_a_status_that_is_not_an_object_is_corrupt(tmp_path):
     with pytest.raises(ValueError, match=r"corrupt .*status.json: a JSON list, not an object"):
         read_status(run)
     assert describe_run(run)["status"] == "corrupt"
+
+
+def test_a_holder_that_is_still_exiting_is_waited_for(tmp_path):
+    """A killed process stops counting as alive before the OS drops its flock (its last
+    threads still hold its files): the next writer waits for the lock instead of refusing."""
+    import socket
+    import threading
+
+    run = tmp_path / "run"
+    proc = hold(run)  # holds the flock: the exiting process's last thread
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = {"pid": int(gone.stdout), "host": socket.gethostname(), "time": 0}
+    (run / LOCK_FILE).write_text(json.dumps(dead))  # a record whose process no longer runs
+    assert lock_holder(run) is None
+    threading.Timer(0.5, proc.kill).start()
+    lock = RunLock(run)
+    try:
+        message = lock.acquire()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert message.startswith(f"took over the stale lock of PID {dead['pid']} on host")
+    assert lock_holder(run)["pid"] == os.getpid()
+    lock.release()
+
+
+def test_a_live_holder_is_refused_at_once(tmp_path):
+    import time
+
+    run = tmp_path / "run"
+    proc = hold(run)
+    try:
+        start = time.monotonic()
+        with pytest.raises(RunLocked):
+            RunLock(run).acquire()
+        assert time.monotonic() - start < 5  # no wait: the holder runs
+    finally:
+        proc.kill()
+        proc.wait()
