@@ -8,7 +8,7 @@ setup(
     description="Meta-RL benchmark suite: CoCOA, PEARL, MAML-TRPO, RL2-PPO and oracle-SAC "
     "on Metaworld and MuJoCo locomotion",
     python_requires=">=3.10",
-    packages=["cocoa", "cocoa.envs", "cocoa.task_samplers", "cocoa.baselines"],
+    packages=["cocoa", "cocoa.report", "cocoa.envs", "cocoa.task_samplers", "cocoa.baselines"],
     package_dir={
         "cocoa": "cocoa",
         "cocoa.envs": "envs",

@@ -16,7 +16,7 @@ from cocoa import report
 from cocoa.cli import main
 from cocoa.runs import ProgressWriter, run_dir_for, write_json, write_status
 
-REFERENCE = Path(report.__file__).resolve().parent.parent / "results" / "reference"
+REFERENCE = report.REFERENCE_DIR
 
 
 def write_run(
@@ -119,7 +119,7 @@ def test_probability_of_improvement_matches_rliable():
     assert p == pytest.approx(metrics.probability_of_improvement(x, y))
     assert lo <= p <= hi
     # batched U statistic used for the interval agrees with rliable's point estimate
-    assert np.mean([report._improvement(a, b) for a, b in zip(x.T, y.T)]) == pytest.approx(p)
+    assert np.mean([report.stats._improvement(a, b) for a, b in zip(x.T, y.T)]) == pytest.approx(p)
     p, lo, hi = report.probability_of_improvement([np.array([2.0, 3.0])], [np.array([0.0])])
     assert (p, lo, hi) == (1.0, 1.0, 1.0)
 
