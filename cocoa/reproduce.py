@@ -46,6 +46,7 @@ class ReproduceSet:
     preset: str = "quick"
     protocol: str = "thesis"
     description: str = ""
+    metric: str = "return"  # the meta-test metric scored: return, or success where it exists
 
     @property
     def reference_path(self) -> Path:
@@ -77,10 +78,10 @@ def get_set(name: str) -> ReproduceSet:
 # ------------------------------------------------------------------------------- scores
 
 
-def run_score(run: Run, window: int, steps: int) -> float | None:
-    """Mean meta-test return of ``run`` over env steps ``(steps − window, steps]``; None when
-    the run has not reached ``steps``."""
-    tests = run.meta_tests("return")
+def run_score(run: Run, window: int, steps: int, metric: str = "return") -> float | None:
+    """Mean meta-test ``metric`` of ``run`` over env steps ``(steps − window, steps]``; None
+    when the run has not reached ``steps``."""
+    tests = run.meta_tests(metric)
     if tests.empty or tests["env_steps"].iloc[-1] < steps:
         return None
     inside = tests[(tests["env_steps"] > steps - window) & (tests["env_steps"] <= steps)]
@@ -118,10 +119,10 @@ def record_reference(s: ReproduceSet, runs_dir: str | Path, source: str) -> dict
     for algo in s.algos:
         seeds = {}
         for r in sorted(_runs_of(runs, s, algo), key=lambda r: r.seed):
-            score = run_score(r, s.window, s.steps)
+            score = run_score(r, s.window, s.steps, s.metric)
             if score is None:
                 continue
-            tests = r.meta_tests("return")
+            tests = r.meta_tests(s.metric)
             tests = tests[tests["env_steps"] <= s.steps]
             seeds[str(r.seed)] = {
                 "score": score,
@@ -140,6 +141,7 @@ def record_reference(s: ReproduceSet, runs_dir: str | Path, source: str) -> dict
         "protocol": s.protocol,
         "steps": s.steps,
         "window": s.window,
+        "metric": s.metric,
         "source": source,
         "algos": algos,
     }
@@ -180,9 +182,9 @@ def check(s: ReproduceSet, runs_dir: str | Path) -> list[Row]:
     for algo in s.algos:
         ref = [v["score"] for v in reference["algos"][algo]["seeds"].values()]
         mine = _runs_of(runs, s, algo)
-        scores = [run_score(r, s.window, s.steps) for r in mine]
+        scores = [run_score(r, s.window, s.steps, s.metric) for r in mine]
         scores = [x for x in scores if x is not None]
-        firsts = [r.meta_tests("return")["value"].iloc[0] for r in mine if r.reached("return")]
+        firsts = [r.meta_tests(s.metric)["value"].iloc[0] for r in mine if r.reached(s.metric)]
         k = max(len(scores), 1)
         low, high = band(ref, k)
         rows.append(
@@ -239,7 +241,7 @@ def render(s: ReproduceSet, rows: Sequence[Row], bounds: dict[str, float] | None
     the stand-still-to-optimal scale, and the scripted agents' returns."""
     lines = [
         f"{s.name}: {s.description}; {s.steps:,} env steps, {s.protocol} protocol",
-        f"score: mean meta-test return over the last {s.window:,} env steps; band: 95% "
+        f"score: mean meta-test {s.metric} over the last {s.window:,} env steps; band: 95% "
         "prediction interval for the mean of that many new seeds",
         f"{'algorithm':<12}{'seeds':>6}{'score':>10}{'reference band':>22}{'ref. mean':>11}"
         f"{'normalised':>12}{'still→opt':>11}  result",
@@ -292,7 +294,7 @@ def plot(s: ReproduceSet, runs_dir: str | Path, output: str | Path) -> list[Path
         ax.plot(grid, ys.mean(0), color=colour, linestyle="--", linewidth=1, alpha=0.8)
         mine = []
         for r in _runs_of(runs, s, algo):
-            t = r.meta_tests("return")
+            t = r.meta_tests(s.metric)
             if not t.empty:
                 mine.append(np.interp(grid, t["env_steps"], t["value"], right=np.nan))
         if mine:
@@ -300,7 +302,7 @@ def plot(s: ReproduceSet, runs_dir: str | Path, output: str | Path) -> list[Path
         else:
             ax.plot([], [], color=colour, linewidth=2, label=f"{label} (no run)")
     ax.set_xlabel("environment steps")
-    ax.set_ylabel("meta-test return")
+    ax.set_ylabel(f"meta-test {s.metric}" + (" rate" if s.metric == "success" else ""))
     ax.set_title(
         f"{s.name}: this install (solid) against the reference\n"
         "(dashed: reference mean; band: reference seeds' range; grey: scored window)",

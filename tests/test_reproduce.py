@@ -98,3 +98,24 @@ def test_every_shipped_set_has_a_reference():
         assert reference["steps"] == s.steps and reference["source"]
         for algo in s.algos:
             assert len(reference["algos"][algo]["seeds"]) >= 2
+
+
+def test_a_success_set_scores_the_success_rate(tmp_path):
+    from cocoa.report import load_run
+
+    s = rep.ReproduceSet(
+        "tiny-sparse", "sparse-point-robot", ("pearl",), 4000, 2000, metric="success"
+    )
+    run = load_run(
+        write_run(
+            tmp_path,
+            "sparse-point-robot",
+            "pearl",
+            0,
+            curve(-10.0),
+            success=[0, 0.1, 0.2, 0.5, 0.7],
+        )
+    )
+    # success at the meta-tests inside (2000, 4000]: 0.5 at 3000 and 0.7 at 4000
+    assert rep.run_score(run, s.window, s.steps, s.metric) == pytest.approx(0.6)
+    assert rep.run_score(run, s.window, s.steps) == pytest.approx(-10.0)  # return by default
