@@ -7,14 +7,12 @@
 * ``oracle-sac`` (``oracle_sac.py``): SAC conditioned on the task's oracle features, an
   empirical upper bound.
 
-Importing this package registers the three with ``cocoa.algorithms``.
+``ALGORITHMS`` lists their specs; ``cocoa.algorithms`` reads it (this package does not import
+that registry).
 """
-
-from cocoa.algorithms import register_algorithm
 
 from . import maml_trpo, oracle_sac, rl2_ppo
 
-for _module in (maml_trpo, rl2_ppo, oracle_sac):
-    register_algorithm(_module.SPEC)
+ALGORITHMS = tuple(module.SPEC for module in (maml_trpo, rl2_ppo, oracle_sac))
 
-__all__ = ["maml_trpo", "oracle_sac", "rl2_ppo"]
+__all__ = ["ALGORITHMS", "maml_trpo", "oracle_sac", "rl2_ppo"]

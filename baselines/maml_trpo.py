@@ -45,9 +45,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from cocoa.algorithms import AlgorithmSpec
 from cocoa.envs import Task, TaskFamily
 from cocoa.nets import mlp
+from cocoa.registry import AlgorithmSpec
 from cocoa.rollout import collect
 from cocoa.seeding import meta_test_generator, rng_state, seeded, set_rng_state
 from cocoa.types import Episode, Policy, Transition

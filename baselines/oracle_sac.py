@@ -34,10 +34,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cocoa.algorithms import AlgorithmSpec
 from cocoa.buffers import MultiTaskReplayBuffer, TransitionBatch
 from cocoa.envs import Task, TaskFamily
 from cocoa.nets import TanhGaussianPolicy, adam, frozen, mlp, soft_update, to_device
+from cocoa.registry import AlgorithmSpec
 from cocoa.rollout import collect
 from cocoa.seeding import meta_test_generator, rng_state, seeded, set_rng_state
 from cocoa.types import Episode, Policy, Transition

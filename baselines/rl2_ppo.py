@@ -38,9 +38,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from cocoa.algorithms import AlgorithmSpec
 from cocoa.envs import Task, TaskFamily
 from cocoa.nets import adam, to_device
+from cocoa.registry import AlgorithmSpec
 from cocoa.rollout import collect
 from cocoa.seeding import meta_test_generator, rng_state, seeded, set_rng_state
 from cocoa.types import Episode, Policy, Transition

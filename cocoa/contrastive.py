@@ -8,7 +8,6 @@ Register a new one with ``@register_similarity("name")`` on a factory ``latent_d
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
 import torch
@@ -16,35 +15,22 @@ from torch import nn
 from torch.nn import functional as F
 
 from .nets import soft_update
+from .registry import Registry
 
 SimilarityFactory = Callable[[int], nn.Module]
-_REGISTRY: dict[str, SimilarityFactory] = {}
-SIMILARITIES: list[str] = []  # registered names, in registration order
+SIMILARITY_REGISTRY: Registry[SimilarityFactory] = Registry("similarity")
+_REGISTRY = SIMILARITY_REGISTRY.entries  # name → factory
+SIMILARITIES: list[str] = SIMILARITY_REGISTRY.names  # registered names, in registration order
 
 
 def register_similarity(name: str) -> Callable[[SimilarityFactory], SimilarityFactory]:
     """Decorator registering ``factory(latent_dim) -> nn.Module`` under ``name``."""
-
-    def wrap(factory: SimilarityFactory) -> SimilarityFactory:
-        if name in _REGISTRY:
-            raise ValueError(f"similarity {name!r} is already registered")
-        _REGISTRY[name] = factory
-        SIMILARITIES.append(name)
-        return factory
-
-    return wrap
+    return SIMILARITY_REGISTRY.register(name)
 
 
 def check_similarity(name: str) -> None:
     """``ValueError`` naming the closest registered names unless ``name`` is registered."""
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, SIMILARITIES, n=3, cutoff=0.4)
-        hint = (
-            f"did you mean {', '.join(close)}?"
-            if close
-            else f"choose from {', '.join(SIMILARITIES)}"
-        )
-        raise ValueError(f"unknown similarity {name!r}; {hint}")
+    SIMILARITY_REGISTRY.check(name)
 
 
 def make_similarity(name: str, latent_dim: int) -> nn.Module:

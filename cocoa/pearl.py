@@ -50,13 +50,15 @@ from torch.nn import functional as F
 
 from cocoa.envs import Task, TaskFamily
 
-from .algorithms import AlgorithmSpec, register_algorithm
+from .augment import AugmentChain, ContextLayout, check_augment, context_std
 from .buffers import MultiTaskReplayBuffer
 from .context import ContextEncoder, kl_to_standard_normal, product_of_gaussians
-from .contrastive import ema_update, info_nce, make_similarity
+from .contrastive import check_similarity, make_similarity
 from .nets import TanhGaussianPolicy, adam, frozen, mlp, soft_update, to_device
 from .np_nets import mlp_params
+from .objectives import ObjectiveParts, check_objective, make_objective
 from .pearl_collect import CollectJob, Phase, Weights, collect_task
+from .registry import AlgorithmSpec
 from .sampler import Sampler
 from .seeding import meta_test_generator, rng_state, seeded, set_rng_state
 from .types import Episode, Policy, Transition
@@ -94,13 +96,34 @@ class PearlConfig:
     num_extra_rl_steps_posterior: int = 400
     num_train_steps_per_itr: int = 2000
     replay_buffer_size: int = 1_000_000
-    # CoCOA (contrastive_weight = 0: PEARL)
+    # CoCOA (contrastive_weight = 0 or objective "none": PEARL)
     contrastive_weight: float = 1.0
+    objective: str = "trajectory"  # cocoa.objectives: trajectory, transition, masked, ...
     similarity: str = "bhattacharyya"
-    crop_window: int = 50
+    crop_window: int = 50  # w of a crop; T of the masked objective's sequences
     contrastive_batch: int = 32  # N episodes per InfoNCE batch (fewer if the buffers hold fewer)
     key_momentum: float = 0.99
     query_kl_weight: float = 0.1  # weight of KL(q ‖ N(0, I)) on the queries, inside the term
+    mask_prob: float = 0.5  # masked: ρ, M-CURL's
+    transformer_dim: int = 64  # masked: the Transformer's width
+    predictor_hidden: int = 64  # predictive: width of the prediction, projection heads
+    # augmentations (cocoa.augment) of the objective's views; augment_context: also of
+    # PEARL's RL context (RAD), with or without an objective
+    augment: tuple[str, ...] = ("crop",)
+    augment_context: bool = False
+    noise_scale: float = 0.1  # noise: σ of s, s' noise / the buffer's per-dimension std
+    reward_noise_scale: float = 0.1  # reward-noise: σ of r noise / the reward's std
+    subsample_fraction: float = 0.5  # subsample: fraction of a crop's transitions kept
+
+    def __post_init__(self):
+        check_objective(self.objective)
+        check_similarity(self.similarity)
+        check_augment(self.augment)
+
+    @property
+    def contrastive(self) -> bool:
+        """Whether the encoder has a context objective beyond PEARL's (else: PEARL)."""
+        return self.contrastive_weight > 0 and self.objective != "none"
 
 
 # --------------------------------------------------------------------------- presets
@@ -182,7 +205,7 @@ def preset(family: TaskFamily, name: str, contrastive: bool = True) -> PearlConf
         cfg = replace(cfg, **_QUICK_NAME.get(family.name, {}))
     cfg = replace(cfg, crop_window=min(cfg.crop_window, family.horizon))
     if not contrastive:
-        cfg = replace(cfg, contrastive_weight=0.0)
+        cfg = replace(cfg, contrastive_weight=0.0, objective="none")
     return cfg
 
 
@@ -262,7 +285,13 @@ class Pearl:
         obs_dim, act_dim = family.obs_dim, family.action_dim
         self.context_dim = obs_dim + act_dim + 1 + (obs_dim if cfg.use_next_obs_in_context else 0)
         L, hidden = cfg.latent_dim, [cfg.net_size] * cfg.n_layers
-        self.contrastive = cfg.contrastive_weight > 0
+        self.contrastive = cfg.contrastive
+        layout = ContextLayout(obs_dim, act_dim, cfg.use_next_obs_in_context)
+        self.augment = AugmentChain(cfg.augment, cfg, layout)
+        # the buffer's per-dimension context std, for the noise augmentations: recomputed
+        # (from the buffer alone, so a resumed run gets the same) before each iteration's steps
+        self.needs_std = self.augment.needs_std and (self.contrastive or cfg.augment_context)
+        self._context_std: torch.Tensor | None = None
 
         with seeded(seed):
             self.encoder = ContextEncoder(self.context_dim, L, cfg.encoder_hidden).to(device)
@@ -271,13 +300,22 @@ class Pearl:
             self.qf2 = mlp(obs_dim + act_dim + L, 1, hidden).to(device)
             self.vf = mlp(obs_dim + L, 1, hidden).to(device)
             self.similarity = make_similarity(cfg.similarity, L).to(device)
+            self.key_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+            # last, so that its initial weights leave the networks above as they were
+            parts = ObjectiveParts(
+                cfg, layout, self.encoder, self.key_encoder, self.similarity, self.augment
+            )
+            self.objective = make_objective(cfg.objective, parts).to(device)
         self.target_vf = copy.deepcopy(self.vf).requires_grad_(False)
-        self.key_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
 
         self.policy_opt = adam(self.policy.parameters(), cfg.policy_lr, device)
         self.qf_opt = adam([*self.qf1.parameters(), *self.qf2.parameters()], cfg.qf_lr, device)
         self.vf_opt = adam(self.vf.parameters(), cfg.vf_lr, device)
-        context_params = [*self.encoder.parameters(), *self.similarity.parameters()]
+        context_params = [
+            *self.encoder.parameters(),
+            *self.similarity.parameters(),
+            *self.objective.parameters(),  # the objective's own heads (none for trajectory)
+        ]
         self.context_opt = adam(context_params, cfg.context_lr, device)
 
         n = len(train_tasks)
@@ -366,8 +404,15 @@ class Pearl:
         """A host array on the learner's device (asynchronously on an accelerator)."""
         return to_device(x, self.device)
 
+    def context_std(self) -> torch.Tensor | None:
+        """The per-dimension std of the context in the RL buffer ``(ctx,)``, for the noise
+        augmentations (None when none is used); cached until ``gradient_steps`` starts."""
+        if self.needs_std and self._context_std is None:
+            self._context_std = context_std(self.rl_buffer, self.cfg.use_next_obs_in_context)
+        return self._context_std
+
     def update(self, tasks: np.ndarray) -> dict[str, torch.Tensor]:
-        """One gradient step of PEARL (and CoCOA's contrastive term) on a meta-batch of tasks.
+        """One gradient step of PEARL (and CoCOA's context objective) on a meta-batch of tasks.
 
         ``tasks`` are host indices of training tasks, ``(T,)``. The batch is drawn with
         ``self.gen`` straight from the buffers' device storage, and nothing in the step waits
@@ -382,19 +427,18 @@ class Pearl:
         context = self.enc_buffer.sample_context(
             tasks, cfg.embedding_batch_size, self.gen, use_next_obs
         )  # (T, C, ctx)
+        if cfg.augment_context and self.augment:  # RAD: PEARL's own context, transformed
+            context = self.augment(context, self.gen, self.context_std())  # (T, C', ctx)
 
-        # Gaussian factors per context transition; CoCOA's query crops share the encoder
-        # pass (its MLP acts row by row), each posterior is the product over its own rows
+        # Gaussian factors per context transition; the objective's query rows share the
+        # encoder pass (its MLP acts row by row), each posterior is the product over its rows
         if self.contrastive:
-            q_ctx, k_ctx, _ = self.enc_buffer.sample_crops(
-                tasks, cfg.contrastive_batch, cfg.crop_window, self.gen, use_next_obs
-            )  # (N, w, ctx) each
-            C, (N, w) = context.shape[1], q_ctx.shape[:2]
-            rows = torch.cat([context.flatten(0, 1), q_ctx.flatten(0, 1)])  # (T·C + N·w, ctx)
-            mu_n, var_n = self.encoder.factors(rows)  # (T·C + N·w, L) each
-            (mu_c, mu_w), (var_c, var_w) = mu_n.split([T * C, N * w]), var_n.split([T * C, N * w])
+            views = self.objective.draw(self.enc_buffer, tasks, self.gen, self.context_std())
+            C, (N, n) = context.shape[1], views.query.shape[:2]
+            rows = torch.cat([context.flatten(0, 1), views.query.flatten(0, 1)])  # (T·C + N·n, ctx)
+            mu_n, var_n = self.encoder.factors(rows)  # (T·C + N·n, L) each
+            (mu_c, mu_w), (var_c, var_w) = mu_n.split([T * C, N * n]), var_n.split([T * C, N * n])
             mu, var = product_of_gaussians(mu_c.view(T, C, L), var_c.view(T, C, L))  # (T, L)
-            mu_q, var_q = product_of_gaussians(mu_w.view(N, w, L), var_w.view(N, w, L))  # (N, L)
         else:
             mu, var = self.encoder(context)  # (T, L)
 
@@ -411,18 +455,14 @@ class Pearl:
             q_target = cfg.reward_scale * rewards + (1.0 - terminals) * cfg.discount * target_v
         qf_loss = F.mse_loss(q1, q_target) + F.mse_loss(q2, q_target)
 
-        # CoCOA: InfoNCE between two temporal crops of the same episodes
+        # the context objective (CoCOA: InfoNCE between two temporal crops of one episode)
         contrastive_loss = torch.zeros((), device=self.device)
         accuracy = torch.zeros((), device=self.device)
         if self.contrastive:
-            with torch.no_grad():  # keys come from the EMA encoder, which takes no gradient
-                mu_k, var_k = self.key_encoder(k_ctx)  # (N, L)
-            logits = self.similarity(mu_q, var_q, mu_k, var_k)  # (N, N)
-            query_kl = kl_to_standard_normal(mu_q, var_q).mean()
-            contrastive_loss = info_nce(logits) + cfg.query_kl_weight * query_kl
-            accuracy = (
-                (logits.argmax(1) == torch.arange(len(logits), device=self.device)).float().mean()
+            contrastive_loss, objective_metrics = self.objective(
+                views, mu_w.view(N, n, L), var_w.view(N, n, L)
             )
+            accuracy = objective_metrics["accuracy"]
 
         encoder_loss = qf_loss + cfg.kl_lambda * kl + cfg.contrastive_weight * contrastive_loss
         self.qf_opt.zero_grad(set_to_none=True)
@@ -455,7 +495,7 @@ class Pearl:
 
         soft_update(self.target_vf, self.vf, cfg.soft_target_tau)
         if self.contrastive:
-            ema_update(self.key_encoder, self.encoder, cfg.key_momentum)
+            self.objective.after_step()  # the EMA key encoder (and the objective's own)
         return {
             "qf_loss": qf_loss.detach(),
             "vf_loss": vf_loss.detach(),
@@ -475,6 +515,7 @@ class Pearl:
         """
         names: list[str] = []
         total: torch.Tensor | None = None  # (metrics,)
+        self._context_std = None  # new data since the last steps
         for _ in range(n):
             tasks = self.rng.integers(len(self.train_tasks), size=self.cfg.meta_batch)
             metrics = self.update(tasks)
@@ -568,6 +609,9 @@ class Pearl:
             "vf": self.vf,
             "target_vf": self.target_vf,
             "similarity": self.similarity,
+            # only objectives with networks of their own (a trajectory run's checkpoint keeps
+            # the layout it had before objectives were a choice)
+            **({"objective": self.objective} if self.objective.state_dict() else {}),
             "policy_opt": self.policy_opt,
             "qf_opt": self.qf_opt,
             "vf_opt": self.vf_opt,
@@ -593,13 +637,12 @@ class Pearl:
         self.env_steps, self.iteration = state["env_steps"], state["iteration"]
 
 
-register_algorithm(AlgorithmSpec("cocoa", PearlConfig, preset, Pearl, parallel_sampling=True))
-register_algorithm(
-    AlgorithmSpec(
-        "pearl",
-        PearlConfig,
-        lambda family, name: preset(family, name, contrastive=False),
-        Pearl,
-        parallel_sampling=True,
-    )
+def _pearl_preset(family: TaskFamily, name: str) -> PearlConfig:
+    return preset(family, name, contrastive=False)
+
+
+# read by cocoa.algorithms (this module does not import the registry)
+ALGORITHMS = (
+    AlgorithmSpec("cocoa", PearlConfig, preset, Pearl, parallel_sampling=True),
+    AlgorithmSpec("pearl", PearlConfig, _pearl_preset, Pearl, parallel_sampling=True),
 )
