@@ -193,6 +193,50 @@ def similarities() -> None:
         click.echo(f"{label:<{width}}  {text}".rstrip())
 
 
+@cli.command()
+def objectives() -> None:
+    """List the registered context objectives (values for --objective), one line each."""
+    from cocoa.objectives import OBJECTIVE_REGISTRY
+
+    click.echo("\n".join(OBJECTIVE_REGISTRY.listing(default="trajectory")))
+
+
+@cli.command()
+def augmentations() -> None:
+    """List the registered context augmentations (values for --augment), one line each."""
+    from cocoa.augment import AUGMENTATION_REGISTRY
+
+    click.echo("\n".join(AUGMENTATION_REGISTRY.listing(default="crop")))
+
+
+def _contrastive_options(func):
+    """``--objective``, ``--augment`` and ``--augment-context`` (meta-train, sweep, ablate)."""
+    options = [
+        click.option(
+            "--objective",
+            default=None,
+            metavar="NAME",
+            help="CoCOA's context objective (default trajectory; none: PEARL); see "
+            "`cocoa objectives`.",
+        ),
+        click.option(
+            "--augment",
+            default=None,
+            metavar="NAME[,NAME]",
+            help="Augmentations of the objective's views (default crop; transition: noise); "
+            "see `cocoa augmentations`.",
+        ),
+        click.option(
+            "--augment-context",
+            is_flag=True,
+            help="Also apply the augmentations to PEARL's RL context (RAD; works for pearl).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 # ------------------------------------------------------------------------------ meta-train
 
 
@@ -216,6 +260,7 @@ def _nonnegative(ctx, param, value):
     metavar="NAME",
     help="CoCOA similarity (default bhattacharyya); see `cocoa similarities`.",
 )
+@_contrastive_options
 @click.option("--seed", type=int, default=0, show_default=True, callback=_nonnegative)
 @click.option(
     "--steps",
@@ -291,6 +336,9 @@ def meta_train(
     env,
     algo,
     similarity,
+    objective,
+    augment,
+    augment_context,
     seed,
     steps,
     preset,
@@ -318,6 +366,10 @@ def meta_train(
     if resume_dir:
         if set_items or config_file:
             raise click.UsageError("--set and --config apply to new runs, not to --resume")
+        if objective or augment or augment_context:
+            raise click.UsageError(
+                "--objective, --augment and --augment-context apply to new runs, not to --resume"
+            )
         cfg, run_dir = _load_run(resume_dir)
         if compact:
             from cocoa.trainer import compact as compact_run
@@ -372,6 +424,15 @@ def meta_train(
             overrides=overrides or None,
             workers=workers or 1,
         )
+        from cocoa.objectives import contrastive_choices
+
+        algo_config = contrastive_choices(
+            cfg.algo_config,
+            objective=objective,
+            augment=augment,
+            augment_context=augment_context,
+        )
+        cfg = replace(cfg, algo_config=algo_config)
         check_budget(cfg)
         run_dir = run_dir_for(Path(out), cfg.env, cfg.algo, name or default_run_name(seed))
         if (run_dir / "config.json").exists():

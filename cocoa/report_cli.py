@@ -102,6 +102,24 @@ def _sweep_options(func):
             help="Ray only; > 0 runs on device cuda on the workers.",
         ),
         click.option("--quiet", is_flag=True, help="No progress display."),
+        click.option(
+            "--objective",
+            default=None,
+            metavar="NAME",
+            help="CoCOA's context objective for the cocoa runs (names them "
+            "<objective>-seed<k>); see `cocoa objectives`.",
+        ),
+        click.option(
+            "--augment",
+            default=None,
+            metavar="NAME[,NAME]",
+            help="Augmentations for the runs they apply to; see `cocoa augmentations`.",
+        ),
+        click.option(
+            "--augment-context",
+            is_flag=True,
+            help="Also augment PEARL's RL context (RAD), for cocoa and pearl runs.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -113,6 +131,9 @@ def _sweep(
     algos,
     envs,
     similarities,
+    objective=None,
+    augment=None,
+    augment_context=False,
     out,
     seeds,
     steps,
@@ -159,6 +180,9 @@ def _sweep(
         similarities=similarities,
         overrides=overrides or None,
         worker_device=worker_device,
+        objective=objective,
+        augment=augment,
+        augment_context=augment_context,
     )
     if dry_run:
         for run, action in plan(runs):

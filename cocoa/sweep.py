@@ -127,9 +127,25 @@ def merge_overrides(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, An
     return out
 
 
-def run_name(seed: int, similarity: str | None = None) -> str:
-    """Deterministic run name: ``seed3``, or ``bilinear-seed3`` in a similarity sweep."""
-    return f"{similarity}-seed{seed}" if similarity else f"seed{seed}"
+def run_name(seed: int, similarity: str | None = None, variant: str | None = None) -> str:
+    """Deterministic run name: ``seed3``, or ``bilinear-seed3`` in a similarity sweep, prefixed
+    by the ``variant`` of the context objective's choices (``masked-aug-noise-seed3``)."""
+    return "-".join(part for part in (variant, similarity, f"seed{seed}") if part)
+
+
+def variant_name(algo_config: Any, objective: str | None, augment: str | None, ctx: bool) -> str:
+    """The part of a run name that says which of ``--objective``, ``--augment`` and
+    ``--augment-context`` took effect in ``algo_config`` ('' when none did)."""
+    from cocoa.objectives import parse_augment
+
+    parts = []
+    if objective is not None and getattr(algo_config, "objective", None) == objective:
+        parts.append(objective)
+    if augment is not None and getattr(algo_config, "augment", None) == parse_augment(augment):
+        parts.append("aug-" + "+".join(parse_augment(augment)))
+    if ctx and getattr(algo_config, "augment_context", False):
+        parts.append("augctx")
+    return "-".join(parts)
 
 
 @dataclass(frozen=True)
@@ -168,6 +184,9 @@ def expand_grid(
     similarities: Sequence[str] | None = None,
     overrides: dict[str, Any] | None = None,
     worker_device: str | None = None,
+    objective: str | None = None,
+    augment: str | None = None,
+    augment_context: bool = False,
 ) -> list[SweepRun]:
     """Every run of the grid with its resolved config, in a stable order (env, algo,
     similarity, seed). Every config is built and validated here, so a bad name or value
@@ -176,9 +195,14 @@ def expand_grid(
     ``device`` is resolved on this machine. ``worker_device="cuda"`` is for Ray clusters
     whose workers have GPUs this machine lacks: configs are built for the CPU, then their
     device is set to ``cuda`` (and ``preset="auto"`` means ``paper``).
+
+    ``objective``, ``augment``, ``augment_context``: meta-train's flags, applied to the runs
+    of the algorithms they apply to (``cocoa.objectives.contrastive_choices``; one that applies
+    to no algorithm of the grid is a ``ValueError``); those runs' names start with them.
     """
     from cocoa.algorithms import check_budget, get_algorithm
     from cocoa.config import make_run_config, to_dict
+    from cocoa.objectives import contrastive_choices
 
     if not algos or not envs or not seeds:
         raise ValueError("a sweep needs at least one algorithm, env and seed")
@@ -194,6 +218,8 @@ def expand_grid(
         if preset == "auto":
             preset = "paper" if worker_device == "cuda" else "quick"
     runs = []
+    choices = dict(objective=objective, augment=augment, augment_context=augment_context)
+    applied, unapplied = False, None  # a choice took effect; the first config, to say why not
     for env in envs:
         for algo in algos:
             for sim in (sims or [None]) if algo in SIMILARITY_ALGOS else [None]:
@@ -209,13 +235,21 @@ def expand_grid(
                         similarity=sim,
                         overrides=overrides,
                     )
+                    algo_config = contrastive_choices(cfg.algo_config, **choices, strict=False)
+                    variant = variant_name(algo_config, objective, augment, augment_context)
+                    applied = applied or bool(variant)
+                    unapplied = cfg.algo_config if unapplied is None else unapplied
+                    cfg = replace(cfg, algo_config=algo_config)
                     if seed == seeds[0]:  # the budget check does not depend on the seed
                         check_budget(cfg)
                     config = json.loads(json.dumps(to_dict(cfg)))
                     if worker_device is not None:
                         config["device"] = worker_device
-                    run_dir = run_dir_for(Path(out), cfg.env, cfg.algo, run_name(seed, sim))
+                    name = run_name(seed, sim, variant)
+                    run_dir = run_dir_for(Path(out), cfg.env, cfg.algo, name)
                     runs.append(SweepRun(cfg.env, cfg.algo, seed, sim, run_dir, config))
+    if unapplied is not None and not applied:
+        contrastive_choices(unapplied, **choices)  # raises why, in one line
     dirs = [r.run_dir for r in runs]
     if len(set(dirs)) != len(dirs):
         raise ValueError("the grid names two runs alike (an env or algorithm listed twice?)")
