@@ -19,6 +19,14 @@ from cocoa.runs import ProgressWriter, run_dir_for, write_json, write_status
 REFERENCE = report.REFERENCE_DIR
 
 
+@pytest.fixture(autouse=True)
+def few_aggregate_resamples(monkeypatch):
+    """Aggregate intervals (IQM, probability of improvement) with 200 resamples instead of
+    2,000: rliable's bootstrap calls its statistic once per resample. Cell intervals keep
+    their default, which the closed forms below rely on."""
+    monkeypatch.setattr(report.stats, "AGGREGATE_RESAMPLES", 200)
+
+
 def write_run(
     root: Path,
     env: str,
@@ -93,7 +101,17 @@ def runs_root(tmp_path: Path) -> Path:
 # --------------------------------------------------------------------------- statistics
 
 
-def test_bootstrap_ci_closed_forms():
+def rliable_estimate(strata, func, reps, seed=0):
+    """rliable called directly: the reference the report's statistics must equal."""
+    library = report.stats.rliable_library()
+    np.random.seed(seed)  # noqa: NPY002 (rliable draws from numpy's global generator)
+    point, bounds = library.get_interval_estimates({"x": strata}, func, reps=reps)
+    return point["x"], bounds["x"][0], bounds["x"][1]
+
+
+def test_bootstrap_ci_closed_forms_and_rliable():
+    from rliable import metrics
+
     # identical values: the interval collapses to the value
     lo, hi = report.bootstrap_ci([4.2, 4.2, 4.2])
     assert lo == pytest.approx(4.2) and hi == pytest.approx(4.2)
@@ -102,10 +120,20 @@ def test_bootstrap_ci_closed_forms():
     assert report.bootstrap_ci([1.0, 3.0]) == (1.0, 3.0)
     # one value: no interval
     assert all(math.isnan(x) for x in report.bootstrap_ci([7.0]))
-    # fixed generator seed: reproducible; inside [min, max] and around the mean
-    a = report.bootstrap_ci([1.0, 2.0, 3.0, 10.0])
-    assert a == report.bootstrap_ci([1.0, 2.0, 3.0, 10.0])
+    # equals rliable called directly with the same seed and resamples
+    values = [1.0, 2.0, 3.0, 10.0]
+    a = report.bootstrap_ci(values, n_resamples=500)
+    _, lo, hi = rliable_estimate(
+        [np.array(values)[:, None]], lambda s: np.array([metrics.aggregate_mean(s)]), 500
+    )
+    assert a == (lo[0], hi[0])
     assert 1.0 <= a[0] < 4.0 < a[1] <= 10.0
+    # the global generator is left as it was
+    np.random.seed(5)  # noqa: NPY002
+    expected = np.random.random()  # noqa: NPY002
+    np.random.seed(5)  # noqa: NPY002
+    report.bootstrap_ci(values, n_resamples=50)
+    assert np.random.random() == expected  # noqa: NPY002
     with pytest.raises(ValueError):
         report.bootstrap_ci([])
 
@@ -115,22 +143,65 @@ def test_probability_of_improvement_matches_rliable():
 
     rng = np.random.default_rng(1)
     x, y = rng.normal(1, 1, size=(3, 4)), rng.normal(0, 1, size=(3, 4))
-    p, lo, hi = report.probability_of_improvement(list(x.T), list(y.T))
+    p, lo, hi = report.probability_of_improvement(list(x.T), list(y.T), n_resamples=300)
     assert p == pytest.approx(metrics.probability_of_improvement(x, y))
+    # the interval: rliable's bootstrap over the 4 envs' x and y runs, resampled independently
+    strata = [c[:, None] for c in x.T] + [c[:, None] for c in y.T]
+
+    def average(*s):
+        return np.array(
+            [np.mean([metrics.probability_of_improvement(a, b) for a, b in zip(s[:4], s[4:])])]
+        )
+
+    ref_p, ref_lo, ref_hi = rliable_estimate(strata, average, 300)
+    assert (p, lo, hi) == pytest.approx((ref_p[0], ref_lo[0], ref_hi[0]))
     assert lo <= p <= hi
-    # batched U statistic used for the interval agrees with rliable's point estimate
-    assert np.mean([report.stats._improvement(a, b) for a, b in zip(x.T, y.T)]) == pytest.approx(p)
-    p, lo, hi = report.probability_of_improvement([np.array([2.0, 3.0])], [np.array([0.0])])
+    # every run of X above every run of Y: P = 1 in every resample
+    p, lo, hi = report.probability_of_improvement([np.array([2.0, 3.0])], [np.array([0.0, 1.0])])
     assert (p, lo, hi) == (1.0, 1.0, 1.0)
+    # one run each: no interval, and the point is still rliable's (a tie counts one half)
+    p, lo, hi = report.probability_of_improvement([np.array([1.0])], [np.array([1.0])])
+    assert p == 0.5 and math.isnan(lo) and math.isnan(hi)
 
 
-def test_iqm_is_rliable_trimmed_mean():
+def test_iqm_closed_form_and_rliable():
     from rliable import metrics
 
+    # IQM of 0..7: the 25% trimmed mean keeps 2, 3, 4, 5
+    point, lo, hi = report.iqm_with_ci([np.arange(4.0), np.arange(4.0, 8.0)])
+    assert point == 3.5
+    # constant scores: the interval collapses to the value
+    assert report.iqm_with_ci([np.full(3, 0.25), np.full(2, 0.25)]) == (0.25, 0.25, 0.25)
+    # every env one run: nothing to resample, no interval
+    point, lo, hi = report.iqm_with_ci([np.array([0.2]), np.array([0.4])])
+    assert point == pytest.approx(0.3) and math.isnan(lo) and math.isnan(hi)
     scores = [np.array([0.0, 0.2, 0.4, 1.0]), np.array([0.1, 0.9])]
-    point, lo, hi = report.iqm_with_ci(scores)
+    point, lo, hi = report.iqm_with_ci(scores, n_resamples=300)
     assert point == pytest.approx(metrics.aggregate_iqm(np.concatenate(scores)))
-    assert 0.0 <= lo <= point <= hi <= 1.0
+
+    def pooled(*s):
+        return np.array([metrics.aggregate_iqm(np.concatenate([a.ravel() for a in s]))])
+
+    ref = rliable_estimate([g[:, None] for g in scores], pooled, 300)
+    assert (point, lo, hi) == pytest.approx(tuple(float(v[0]) for v in ref))
+
+
+def test_iqm_curve_matches_rliable_per_step():
+    from rliable import metrics
+
+    env_a = np.array([[0.0, 0.5, 1.0], [0.0, 0.3, 0.9], [0.0, 0.1, 0.8]])  # runs x steps
+    env_b = np.array([[0.0, 0.2, 0.6], [0.0, 0.4, 0.7]])
+    point, lo, hi = report.stats.iqm_curve([env_a, env_b], n_resamples=200)
+    pooled = np.concatenate([env_a, env_b])
+    assert point == pytest.approx([metrics.aggregate_iqm(pooled[:, k]) for k in range(3)])
+    assert point[0] == lo[0] == hi[0] == 0.0  # every run starts at 0
+
+    def per_step(*s):
+        flat = np.concatenate([a.reshape(a.shape[0], -1) for a in s])
+        return np.array([metrics.aggregate_iqm(flat[:, k]) for k in range(flat.shape[1])])
+
+    ref = rliable_estimate([env_a[:, None, :], env_b[:, None, :]], per_step, 200)
+    assert np.allclose(point, ref[0]) and np.allclose(lo, ref[1]) and np.allclose(hi, ref[2])
 
 
 # ------------------------------------------------------------------------------- tables

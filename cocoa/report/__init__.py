@@ -19,17 +19,18 @@ Statistics, stated once here and repeated in every table footer:
   table that mixes point robots and Metaworld does not score Metaworld at a point-robot
   budget): on each environment, the smallest over its runs of each run's last meta-test env
   steps. ``--at-steps`` sets one budget for every environment.
-* **Cell**: mean over seeds and a 95% percentile-bootstrap confidence interval of that mean
-  (10,000 resamples of the seeds with replacement, ``numpy.random.default_rng(0)`` for every
-  cell, so tables are reproducible). With one seed there is no interval. With few seeds the
-  percentile bootstrap is coarse and tends to be too narrow: 3 seeds have only 10 distinct
-  resample means.
+* **Cell**: mean over seeds and a 95% percentile-bootstrap confidence interval of that mean:
+  rliable's ``get_interval_estimates`` with ``metrics.aggregate_mean``, 2,000 resamples of
+  the seeds with replacement, numpy's global generator seeded with 0 for every cell (and
+  restored afterwards), so tables are reproducible. With one seed there is no interval. With
+  few seeds the percentile bootstrap is coarse and tends to be too narrow: 3 seeds have only
+  10 distinct resample means.
 * **Aggregate row**: interquartile mean (rliable's ``aggregate_iqm``) of per-environment
   min-max normalised scores: on each environment, every run's score is mapped to [0, 1] by the
   minimum and maximum over all runs of all columns on that environment. Raw returns are not
   comparable across environments, so no aggregate of raw returns is given. Only environments
-  where every column has runs count. The interval is a stratified bootstrap (seeds resampled
-  within each environment; 2,000 resamples, generator seed 0), as rliable does it.
+  where every column has runs count. The interval is rliable's stratified bootstrap (seeds
+  resampled within each environment; 2,000 resamples, seed 0).
 * **Probability of improvement** of CoCOA over PEARL: rliable's
   ``metrics.probability_of_improvement`` (Mann-Whitney U / (n_x n_y), ties count one half)
   averaged over environments, with the same stratified bootstrap for its interval.

@@ -351,6 +351,9 @@ def _cells(
             notes.append(
                 f"{labels[key]} on {env} pools runs whose configs differ in: {', '.join(diff)}"
             )
+    single = [f"{labels[k]} on {e}" for (e, k), c in cells.items() if c.n == 1]
+    if single:
+        notes.append(f"one seed, so no interval (nothing to resample): {', '.join(single)}")
     for env, group_steps in scores.groupby("env")["env_steps"]:
         lo_s, hi_s = group_steps.min(), group_steps.max()
         if lo_s != hi_s:  # runs evaluated at different steps: say which ones were used
@@ -497,7 +500,7 @@ def _add_aggregates(table: ComparisonTable) -> None:
     table.notes.append(
         f"IQM: interquartile mean over {len(envs)} env(s) x seeds of scores min-max "
         "normalised per env over all runs shown (0 = worst run, 1 = best run on that env), "
-        "95% stratified-bootstrap CI"
+        "95% stratified-bootstrap CI (rliable)"
     )
     if table.by == "algo":
         pearl = [c for c in cols if c == "pearl"]
