@@ -324,15 +324,33 @@ def _reference(by: str, reference: bool, reference_file: str | None):
     return read_reference(reference_file or REFERENCE_FILES[by])
 
 
+def _reward_version_filter(func):
+    """``--reward-version`` of the reading commands: which Metaworld runs to read."""
+    return click.option(
+        "--reward-version",
+        "reward_versions",
+        type=click.Choice(["v1", "v2"]),
+        multiple=True,
+        help="Only Metaworld runs with this reward version (repeatable) [default: all; an env "
+        "whose runs mix versions is refused].",
+    )(func)
+
+
 @click.command()
 @click.option("--algos", callback=_csv_list, help="Columns (comma-separated) [default: all found].")
 @_table_options
-def table(runs_dir, envs, algos, metric, at_steps, fmt, output, reference, reference_file):
+@_reward_version_filter
+def table(
+    runs_dir, envs, algos, metric, at_steps, fmt, output, reference, reference_file, reward_versions
+):
     """Comparison table like thesis Table 5.1: envs x algorithms, mean [95% CI] over seeds
-    at an env-step budget, best per row marked, IQM of normalised scores."""
+    at an env-step budget, best per row marked, IQM of normalised scores.
+
+    With --reference, values are compared with the thesis only for Metaworld runs with v1
+    rewards (the thesis's); for v2 runs the winner of CoCOA vs PEARL per row is compared."""
     from cocoa.report import build_table, load_runs
 
-    runs = load_runs(runs_dir, envs=envs, algos=algos)
+    runs = load_runs(runs_dir, envs=envs, algos=algos, reward_versions=reward_versions)
     result = build_table(
         runs,
         metric=metric,
@@ -410,8 +428,13 @@ def ablate(
 @click.option("--algos", callback=_csv_list, help="Algorithms [default: all].")
 @click.option("--similarities", callback=_csv_list, help="Only runs with these similarities.")
 @click.option(
-    "--metric", type=click.Choice(["return", "success"]), default="return", show_default=True
+    "--metric",
+    type=click.Choice(["return", "success", "both"]),
+    default="both",
+    show_default=True,
+    help="both: return panels, and success-rate panels below them for Metaworld envs.",
 )
+@_reward_version_filter
 @click.option(
     "--hue",
     type=click.Choice(["algo", "similarity"]),
@@ -431,9 +454,12 @@ def ablate(
     is_flag=True,
     help="PEARL's online curve (return by trajectory of the last --protocol pearl meta-test).",
 )
-def plot(runs_dir, envs, algos, similarities, metric, hue, output, online):
+def plot(runs_dir, envs, algos, similarities, metric, reward_versions, hue, output, online):
     """Learning curves: meta-test metric vs env steps, mean and 95% CI band across seeds,
-    one panel per env."""
+    one panel per env (return, then success rate where recorded). With oracle-SAC runs, an
+    aggregate panel: IQM over envs of the score normalised between the untrained run (0)
+    and oracle-SAC (1), with rliable's interval. × marks the end of a curve with an
+    unfinished run."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -443,7 +469,13 @@ def plot(runs_dir, envs, algos, similarities, metric, hue, output, online):
     prepare_output(output)  # an unwritable path: one line, before any work
     if hue == "similarity" and not algos:
         algos = ["cocoa"]
-    runs = load_runs(runs_dir, envs=envs, algos=algos, similarities=similarities)
+    runs = load_runs(
+        runs_dir,
+        envs=envs,
+        algos=algos,
+        similarities=similarities,
+        reward_versions=reward_versions,
+    )
     written, notes = plot_learning_curves(
         runs, output, metric=metric, hue=hue, envs=envs, online=online
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,7 @@ def write_run(
     similarity: str | None = None,
     success: list[float] | None = None,
     name: str | None = None,
+    reward_version: str | None = None,
 ) -> Path:
     """A run directory as the trainer writes it: meta-tests at ``points`` (env steps, return)
     with a training row without meta-test between consecutive ones."""
@@ -59,6 +61,8 @@ def write_run(
         "eval_interval": 1000,
         "algo_config": algo_config,
     }
+    if reward_version is not None:  # absent: written before the field existed (v2)
+        config["reward_version"] = reward_version
     write_json(run_dir / "config.json", config)
     columns = ["iteration", "env_steps", "wall_time_s", "meta_test/return"]
     columns += ["meta_test/success"] if success is not None else []
@@ -245,7 +249,9 @@ def test_markdown_shape(runs_root: Path):
     assert rows["IQM (normalised)"].count("[") == 2
     assert "- missing: CoCOA on push" in lines
     assert any(line.startswith("- budget: 3,000 env steps") for line in lines)
-    assert lines[0].startswith("Meta-test return at 3,000 env steps: mean [95% bootstrap CI]")
+    assert lines[0].startswith(
+        "Meta-test return at 3,000 env steps, Metaworld rewards v2: mean [95% bootstrap CI]"
+    )
 
 
 def test_latex_shape(runs_root: Path):
@@ -276,10 +282,11 @@ def test_csv_shape(runs_root: Path):
 
 
 def test_reference_columns(tmp_path: Path):
+    """Metaworld runs with v1 rewards (the thesis's) are compared by value."""
     root = tmp_path / "runs"
     for seed in range(2):
-        write_run(root, "reach", "pearl", seed, final(100.0))
-        write_run(root, "reach-v3" if False else "reach", "cocoa", seed, final(200.0))
+        write_run(root, "reach", "pearl", seed, final(100.0), reward_version="v1")
+        write_run(root, "reach", "cocoa", seed, final(200.0), reward_version="v1")
         write_run(root, "point-robot", "cocoa", seed, final(-5.0))
     reference = report.read_reference(REFERENCE / "thesis_table_5_1.csv")
     table = report.build_table(report.load_runs(root), reference=reference)
@@ -292,6 +299,94 @@ def test_reference_columns(tmp_path: Path):
     assert any("no published numbers for: point-robot" in n for n in table.notes)
     rows = list(csv.DictReader(io.StringIO(report.render(table, "csv"))))
     assert rows[1]["env"] == "reach" and float(rows[1]["CoCOA (thesis)"]) == 142177.1
+    assert table.reward_versions == {"reach": "v1"} and not table.rankings
+    assert report.caption(table).startswith(
+        "Meta-test return at 3,000 env steps, Metaworld rewards v1: mean"
+    )
+
+
+def test_reference_v2_compares_rankings_not_values(tmp_path: Path):
+    """v2 rewards pay at most 10 per step: the thesis's values (v1) are not beside ours;
+    who wins CoCOA vs PEARL per row is compared instead."""
+    root = tmp_path / "runs"
+    # env: (pearl, cocoa). The thesis has CoCOA ahead on all three: reach 142177.1 vs
+    # 90500.4, push 118123.4 vs 45466.1, pick-place 30804.1 vs 1881.9.
+    ours = {"reach": (30.0, 20.0), "push": (1.0, 2.0), "pick-place": (4.0, 4.0)}
+    for env, (pearl, cocoa) in ours.items():
+        for seed in range(2):
+            write_run(root, env, "pearl", seed, final(pearl), reward_version="v2")
+            write_run(root, env, "cocoa", seed, final(cocoa))  # no field: v2
+    write_run(root, "point-robot", "pearl", 0, final(-5.0))
+    reference = report.read_reference(REFERENCE / "thesis_table_5_1.csv")
+    assert reference.at["push", "cocoa"] > reference.at["push", "pearl"]
+    assert reference.at["pick-place", "cocoa"] > reference.at["pick-place", "pearl"]
+    table = report.build_table(report.load_runs(root), reference=reference)
+    assert table.reference == {}  # no value of the thesis beside a v2 number
+    winners = {r.env: (r.ours, r.thesis) for r in table.rankings}
+    assert winners == {
+        "pick-place": ("tie", "cocoa"),
+        "push": ("cocoa", "cocoa"),
+        "reach": ("pearl", "cocoa"),
+    }
+    assert (
+        "ranking vs the thesis (Metaworld v2 rewards): CoCOA beats PEARL on 1 out of 3 envs "
+        "here, on 3 out of the same 3 in the thesis; same winner on 1 out of 3" in table.notes
+    )
+    why = [n for n in table.notes if n.startswith("thesis values not compared")]
+    assert why == [
+        "thesis values not compared on pick-place, push, reach: these runs use Metaworld v2 "
+        "rewards (at most 10 per step), the thesis ran Metaworld v1, whose reach reward pays "
+        "up to ~2,000 per step; rankings compared instead"
+    ]
+    text = report.render(table, "markdown")
+    assert "| environment | PEARL | CoCOA | CoCOA vs PEARL: winner here / thesis |" in text
+    assert "| reach | **30.00** [30.00, 30.00] | 20.00 [20.00, 20.00] | PEARL / CoCOA |" in text
+    assert "| pick-place | **4.00** [4.00, 4.00] | **4.00** [4.00, 4.00] | tie / CoCOA |" in text
+    assert "| point-robot | -5.00 (n=1/2) | — |  |" in text  # not Metaworld, not in the thesis
+    rows = {r["env"]: r for r in csv.DictReader(io.StringIO(report.render(table, "csv")))}
+    assert rows["push"]["CoCOA vs PEARL: winner here / thesis"] == "CoCOA / CoCOA"
+    assert "PEARL / CoCOA" in report.render(table, "latex")
+    # a v1 env beside v2 envs: values for it, rankings for the others
+    for seed in range(2):
+        write_run(root, "soccer", "pearl", seed, final(7.0), reward_version="v1")
+    table = report.build_table(report.load_runs(root), reference=reference)
+    assert table.reference["pearl"] == {"soccer": reference.at["soccer", "pearl"]}
+    assert {r.env for r in table.rankings} == {"pick-place", "push", "reach"}
+    assert report.caption(table).startswith(
+        "Meta-test return at 3,000 env steps, Metaworld rewards v1 on soccer; v2 on "
+        "pick-place, push, reach: mean"
+    )
+
+
+def test_reward_versions_never_mix_in_a_cell(tmp_path: Path, capsys):
+    root = tmp_path / "runs"
+    write_run(root, "reach", "pearl", 0, final(1000.0), reward_version="v1")
+    write_run(root, "reach", "pearl", 1, final(5.0), reward_version="v2")
+    write_run(root, "point-robot", "pearl", 0, final(-5.0), reward_version="v1")  # not Metaworld
+    message = (
+        "runs on reach mix Metaworld reward versions v1 (1 run) and v2 (1 run), whose returns "
+        "are not on one scale; choose one with --reward-version v1 or v2"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        report.build_table(report.load_runs(root))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        report.learning_curves(report.load_runs(root))
+    with pytest.raises(SystemExit) as exc:
+        main(["table", "--runs", str(root)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    # the filter keeps one version (and the runs that have none: point-robot)
+    runs = report.load_runs(root, reward_versions=["v1"])
+    assert sorted((r.env, r.seed) for r in runs) == [("point-robot", 0), ("reach", 0)]
+    main(["table", "--runs", str(root), "--reward-version", "v2", "--format", "csv"])
+    rows = {r["env"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert float(rows["reach"]["PEARL mean"]) == 5.0
+    # a reward version that is neither: one line naming the file
+    (root / "reach" / "pearl" / "seed1" / "config.json").write_text(
+        '{"env": "reach", "algo": "pearl", "seed": 1, "reward_version": "v9"}'
+    )
+    with pytest.raises(ValueError, match=r"corrupt .*seed1/config.json: reward_version 'v9'"):
+        report.load_runs(root)
 
 
 def test_reference_names_match_thesis_labels():
@@ -389,6 +484,7 @@ def test_ablation_table_and_win_counts(tmp_path: Path):
                 final(bh),
                 similarity="bhattacharyya",
                 name=f"bhattacharyya-seed{seed}",
+                reward_version="v1",
             )
             write_run(
                 root,
@@ -398,8 +494,11 @@ def test_ablation_table_and_win_counts(tmp_path: Path):
                 final(bi),
                 similarity="bilinear",
                 name=f"bilinear-seed{seed}",
+                reward_version="v1",
             )
-        write_run(root, env, "pearl", 0, final(100.0), similarity="bhattacharyya")
+        write_run(
+            root, env, "pearl", 0, final(100.0), similarity="bhattacharyya", reward_version="v1"
+        )
     everything = report.build_table(report.load_runs(root), by="similarity")
     assert "ignored 3 run(s) without a similarity (pearl)" in everything.notes
     runs = report.load_runs(root, algos=["cocoa"])
@@ -531,8 +630,11 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys):
 def test_cli_table_ablate_plot(runs_root: Path, tmp_path: Path, capsys):
     main(["table", "--runs", str(runs_root), "--algos", "cocoa,pearl", "--reference"])
     out = capsys.readouterr().out
-    assert "| environment | CoCOA | CoCOA (thesis) | PEARL | PEARL (thesis) |" in out
-    assert "| reach | 15.00 [10.00, 20.00] (n=2/3) | 142177.1 | **40.00** [30.00, 50.00] |" in out
+    assert "| environment | CoCOA | PEARL | CoCOA vs PEARL: winner here / thesis |" in out
+    assert (
+        "| reach | 15.00 [10.00, 20.00] (n=2/3) | **40.00** [30.00, 50.00] | PEARL / CoCOA |" in out
+    )
+    assert "- thesis values not compared on push, reach: these runs use Metaworld v2" in out
     main(
         [
             "table",
@@ -621,3 +723,84 @@ def test_online_curves_from_pearl_protocol_evals(tmp_path: Path):
     assert all(p.stat().st_size > 1000 for p in written)
     with pytest.raises(ValueError, match="no run has an online curve"):
         report.online_curves(report.load_runs(tmp_path, algos=["oracle-sac"]))
+
+
+def test_plot_data_success_panels_markers_and_normalised_aggregate(tmp_path: Path):
+    root = tmp_path / "runs"
+    for seed in range(2):
+        # reach: oracle-SAC returns 0, 10|30, 20|40 (mean 0, 20, 30); PEARL -10, 0, 10
+        write_run(
+            root,
+            "reach",
+            "oracle-sac",
+            seed,
+            [(0, 0.0), (1000, 10.0 + 20 * seed), (2000, 20.0 + 20 * seed)],
+            success=[0.0, 0.5, 1.0],
+        )
+        write_run(
+            root,
+            "reach",
+            "pearl",
+            seed,
+            [(0, -10.0), (1000, 0.0), (2000, 10.0)],
+            success=[0.0, 0.2, 0.4 + 0.2 * seed],
+            status="finished" if seed == 0 else "running",
+        )
+        # point-robot (no success): oracle 0, 2, 4, 6; PEARL 0, 1, 2, 3
+        write_run(root, "point-robot", "oracle-sac", seed, final(6.0))
+        write_run(root, "point-robot", "pearl", seed, final(3.0))
+    runs = report.load_runs(root)
+    data = report.curves.plot_data(runs)  # metric "both"
+    assert data.metrics == ["return", "success"]
+    success = data.curves[data.curves["metric"] == "success"]
+    assert set(success["env"]) == {"reach"}  # point robots record no success
+    mean = success[success["hue"] == "PEARL"].groupby("env_steps")["value"].mean()
+    assert mean.tolist() == pytest.approx([0.0, 0.2, 0.5])
+    assert data.reward_versions == {"reach": "v2"}
+    # the unfinished PEARL seed on reach: an × at the last point of both of its curves
+    markers = data.markers.set_index("metric")
+    assert list(markers["env"]) == ["reach", "reach"] and set(markers["hue"]) == {"PEARL"}
+    assert markers.loc["return", "value"] == 10.0 and markers.loc["success", "value"] == 0.5
+    assert (markers["env_steps"] == 2000).all()
+    # normalised score (R(t) - R(0)) / (O(t) - R(0)): reach 10/30 and 20/40; point-robot
+    # 1/2 and 2/4; at step 0 oracle and untrained coincide on point-robot: left out
+    agg = data.aggregate.set_index("env_steps")
+    assert list(agg.index) == [1000, 2000] and set(agg["hue"]) == {"PEARL"}
+    # IQM of four scores, two of each env: the mean of the middle two
+    assert agg.loc[1000, "iqm"] == pytest.approx((1 / 3 + 1 / 2) / 2)
+    assert agg.loc[2000, "iqm"] == pytest.approx(0.5)
+    # every seed of an env has the same score here: the interval collapses
+    assert (agg.loc[2000, "low"], agg.loc[2000, "high"]) == pytest.approx((0.5, 0.5))
+    assert (agg["runs"] == 4).all() and (agg["envs"] == 2).all()
+    assert any("left out env steps" in n and ": 0" in n for n in data.notes)
+    written, _ = report.plot_learning_curves(runs, tmp_path / "plots" / "all.png")
+    assert [p.name for p in written] == ["all.png", "all.pdf"]
+    assert all(p.stat().st_size > 1000 for p in written)
+    # one metric only
+    data = report.curves.plot_data(runs, metric="return")
+    assert data.metrics == ["return"]
+
+
+def test_normalised_scores_hand_computed_and_no_oracle_note(tmp_path: Path):
+    root = tmp_path / "runs"
+    write_run(root, "push", "oracle-sac", 0, [(0, 2.0), (1000, 12.0), (2000, 22.0)])
+    write_run(root, "push", "oracle-sac", 1, [(0, 2.0), (1000, 8.0), (2000, 18.0)])
+    write_run(
+        root, "push", "cocoa", 0, [(0, 0.0), (500, 1.0), (1000, 5.0), (2000, 7.0), (3000, 9.0)]
+    )
+    frame, notes = report.curves.normalised_scores(report.load_runs(root))
+    # oracle mean 2, 10, 20 at 0, 1000, 2000; CoCOA's meta-test steps up to where the
+    # oracle's curve ends
+    values = frame.set_index("env_steps")["value"]
+    assert list(values.index) == [0, 500, 1000, 2000]
+    assert values[0] == 0.0
+    assert values[500] == pytest.approx(1.0 / 6.0)  # oracle interpolated to 6 at 500
+    assert values[1000] == pytest.approx(5.0 / 10.0)
+    assert values[2000] == pytest.approx(7.0 / 20.0)
+    assert not notes
+    no_oracle = report.load_runs(root, algos=["cocoa"])
+    data = report.curves.plot_data(no_oracle)
+    assert data.aggregate.empty
+    assert "no aggregate panel: no oracle-SAC runs to normalise the scores against" in data.notes
+    written, notes = report.plot_learning_curves(no_oracle, tmp_path / "solo.pdf")
+    assert all(p.stat().st_size > 1000 for p in written)

@@ -34,6 +34,9 @@ Statistics, stated once here and repeated in every table footer:
 * **Probability of improvement** of CoCOA over PEARL: rliable's
   ``metrics.probability_of_improvement`` (Mann-Whitney U / (n_x n_y), ties count one half)
   averaged over environments, with the same stratified bootstrap for its interval.
+* **Metaworld reward version**: ``config.json``'s ``reward_version`` (``v1``, the thesis's,
+  or ``v2``; absent means ``v2``). Captions and plot titles name it; one cell or curve never
+  pools both (``build_table`` refuses; filter with ``load_runs(reward_versions=...)``).
 """
 
 from cocoa.report.curves import learning_curves, online_curves, plot_learning_curves

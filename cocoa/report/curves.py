@@ -9,6 +9,7 @@ shortest run ends, and the plot notes say so.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,9 @@ from cocoa.report.runs import (
     fmt_steps,
     metric_column,
     normalise_env,
+    reward_version_by_env,
 )
-from cocoa.report.stats import BOOTSTRAP_SEED
+from cocoa.report.stats import BOOTSTRAP_SEED, iqm_curve
 from cocoa.report.tables import (
     ALGO_ORDER,
     SIMILARITY_LABELS,
@@ -35,13 +37,16 @@ from cocoa.runs import read_json
 def learning_curves(
     runs: Sequence[Run], metric: str = "return", hue: str = "algo"
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Seed-aligned curves: (long frame with env, hue, seed, run, env_steps, value; notes).
+    """Seed-aligned curves: (long frame with env, hue, seed, run, finished, env_steps, value;
+    notes).
 
     Each (env, hue) group's runs are linearly interpolated onto the union of their meta-test
     env steps inside the range all of them cover, so every plotted point averages every seed
-    of its group and nothing is extrapolated.
+    of its group and nothing is extrapolated. ``ValueError`` when an env's Metaworld runs mix
+    reward versions.
     """
     metric_column(metric)
+    reward_version_by_env(runs)
     by = "similarity" if hue == "similarity" else "algo"
     if hue not in ("algo", "similarity"):
         raise ValueError(f"unknown hue {hue!r}; choose algo or similarity")
@@ -85,6 +90,7 @@ def learning_curves(
                         "hue": label,
                         "seed": r.seed,
                         "run": str(r.path),
+                        "finished": r.finished,
                         "env_steps": grid,
                         "value": np.interp(grid, xs, ys[idx]),
                     }
@@ -141,6 +147,197 @@ def online_curves(runs: Sequence[Run], hue: str = "algo") -> tuple[pd.DataFrame,
     return frame, notes
 
 
+ORACLE = "oracle-sac"
+DASHES = ["", (4, 1.5), (1, 1), (3, 1.25, 1.5, 1.25), (5, 1, 1, 1)]  # seaborn dash specs
+
+
+def _line_style(dash) -> dict:
+    """Line2D keywords of a seaborn dash spec (``""``: solid)."""
+    return {"linestyle": "-"} if dash == "" else {"dashes": dash}
+
+
+def normalised_scores(runs: Sequence[Run], hue: str = "algo") -> tuple[pd.DataFrame, list[str]]:
+    """Normalised meta-test return of every non-oracle run on a shared grid per hue: (long
+    frame with env, hue, seed, run, env_steps, value; notes).
+
+    Score at env steps t: (R(t) - R(0)) / (O(t) - R(0)), where R is the run's meta-test
+    return (R(0): its untrained meta-test at step 0) and O the mean over oracle-SAC's seeds on
+    the same env at the same steps (each curve interpolated linearly). 0 is the untrained
+    policy and 1 oracle-SAC. A hue's grid is the union of its runs' meta-test steps up to
+    where every one of its runs, and the oracle on each of their envs, has a meta-test; steps
+    where some run's denominator is not positive (the oracle no better than that run
+    untrained) are left out, and the notes say so. Envs without oracle-SAC runs are left out.
+    """
+    by = "similarity" if hue == "similarity" else "algo"
+    notes: list[str] = []
+    runs = [r for r in runs if r.reached("return") is not None]
+    oracle: dict[str, list[pd.DataFrame]] = {}
+    for r in runs:
+        if r.algo == ORACLE:
+            oracle.setdefault(r.env, []).append(r.meta_tests("return"))
+    if not oracle:
+        raise ValueError("no oracle-SAC runs to normalise against")
+    others = [r for r in runs if r.algo != ORACLE and (by == "algo" or r.similarity)]
+    without = sorted({r.env for r in others} - set(oracle))
+    if without:
+        notes.append(f"normalised score: no oracle-SAC runs on {', '.join(without)}")
+    others, split = deduplicate([r for r in others if r.env in oracle], by, "return", notes)
+    late = [r for r in others if r.meta_tests("return")["env_steps"].iloc[0] != 0]
+    if late:
+        notes.append(
+            "normalised score: left out runs without a meta-test at step 0: "
+            + ", ".join(str(r.path) for r in late)
+        )
+    others = [r for r in others if r not in late]
+    if not others:
+        raise ValueError("no run to normalise: none beside oracle-SAC on its envs")
+
+    def curve(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        xs, idx = np.unique(rows["env_steps"].to_numpy(float), return_index=True)
+        return xs, rows["value"].to_numpy(float)[idx]
+
+    oracle_start = {
+        env: max(float(c["env_steps"].iloc[0]) for c in cs) for env, cs in oracle.items()
+    }
+    oracle_end = {
+        env: min(float(c["env_steps"].iloc[-1]) for c in cs) for env, cs in oracle.items()
+    }
+    groups: dict[str, list[Run]] = {}
+    for r in others:
+        groups.setdefault(column_label(column_key(r, by, split), by), []).append(r)
+    frames = []
+    for label, members in sorted(groups.items()):
+        curves = {r.path: curve(r.meta_tests("return")) for r in members}
+        end = min(min(curves[r.path][0][-1], oracle_end[r.env]) for r in members)
+        grid = np.unique(np.concatenate([xs for xs, _ in curves.values()]))
+        start = max(oracle_start[r.env] for r in members)
+        grid = grid[(grid >= start) & (grid <= end)]
+        values = {}
+        for r in members:
+            xs, ys = curves[r.path]
+            o = np.mean([np.interp(grid, *curve(c)) for c in oracle[r.env]], axis=0)
+            base = ys[0]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values[r.path] = np.where(
+                    o > base, (np.interp(grid, xs, ys) - base) / (o - base), np.nan
+                )
+        bad = np.any([np.isnan(v) for v in values.values()], axis=0)
+        if bad.any():
+            notes.append(
+                f"normalised score of {label}: left out env steps where oracle-SAC is not above "
+                f"a run's untrained return: {', '.join(fmt_steps(x) for x in grid[bad])}"
+            )
+        for r in members:
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "env": r.env,
+                        "hue": label,
+                        "seed": r.seed,
+                        "run": str(r.path),
+                        "env_steps": grid[~bad],
+                        "value": values[r.path][~bad],
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True), notes
+
+
+def aggregate_curve(normalised: pd.DataFrame) -> pd.DataFrame:
+    """IQM over envs and runs of the normalised score per hue and env step, with rliable's
+    stratified-bootstrap 95% interval (runs resampled within each env): columns hue,
+    env_steps, iqm, low, high, runs, envs."""
+    rows = []
+    for label, sub in normalised.groupby("hue", sort=True):
+        steps = np.sort(sub["env_steps"].unique())
+        if steps.size == 0:
+            continue
+        per_env = [
+            env_rows.pivot(index="run", columns="env_steps", values="value")[steps].to_numpy()
+            for _, env_rows in sub.groupby("env", sort=True)
+        ]
+        point, low, high = iqm_curve(per_env)
+        for k, step in enumerate(steps):
+            rows.append(
+                {
+                    "hue": label,
+                    "env_steps": int(step),
+                    "iqm": float(point[k]),
+                    "low": float(low[k]),
+                    "high": float(high[k]),
+                    "runs": int(sum(a.shape[0] for a in per_env)),
+                    "envs": len(per_env),
+                }
+            )
+    return pd.DataFrame(rows, columns=["hue", "env_steps", "iqm", "low", "high", "runs", "envs"])
+
+
+@dataclass
+class PlotData:
+    """What ``plot_learning_curves`` draws.
+
+    Attributes:
+        curves: long frame: metric, env, hue, seed, run, finished, env_steps, value.
+        markers: the last point of each curve (metric, env, hue) with an unfinished run:
+            metric, env, hue, env_steps, value (mean over the curve's seeds).
+        aggregate: ``aggregate_curve`` of the normalised scores (empty: no panel).
+        reward_versions: env -> Metaworld reward version.
+        notes: what was left out and why.
+    """
+
+    curves: pd.DataFrame
+    markers: pd.DataFrame
+    aggregate: pd.DataFrame
+    reward_versions: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> list[str]:
+        """Metrics with panels, in drawing order."""
+        return list(dict.fromkeys(self.curves["metric"]))
+
+
+def plot_data(runs: Sequence[Run], metric: str = "both", hue: str = "algo") -> PlotData:
+    """The frames behind the plot. ``metric``: ``return``, ``success`` or ``both`` (return
+    panels, and success panels for the envs that record success: Metaworld)."""
+    if metric not in ("return", "success", "both"):
+        raise ValueError(f"unknown metric {metric!r}; choose return, success or both")
+    versions = reward_version_by_env(runs)
+    notes: list[str] = []
+    frames = []
+    metrics = ["return", "success"] if metric == "both" else [metric]
+    for m in metrics:
+        if m == "success" and metric == "both" and not any(r.is_metaworld for r in runs):
+            continue  # no family with success: return panels only, nothing to note
+        try:
+            data, m_notes = learning_curves(runs, m, hue)
+        except ValueError:
+            if metric != "both":
+                raise
+            notes.append(f"no {METRIC_LABELS[m]} panels: no run records one")
+            continue
+        frames.append(data.assign(metric=m))
+        notes += [n for n in m_notes if m == "return" or not n.startswith("no meta-test success")]
+    curves = pd.concat(frames, ignore_index=True)
+    keys = ["metric", "env", "hue"]
+    last = curves[curves["env_steps"] == curves.groupby(keys)["env_steps"].transform("max")]
+    summary = last.groupby(keys, sort=False).agg(
+        env_steps=("env_steps", "first"), value=("value", "mean"), finished=("finished", "all")
+    )
+    markers = summary[~summary["finished"]].drop(columns="finished").reset_index()
+    aggregate = pd.DataFrame(columns=["hue", "env_steps", "iqm", "low", "high", "runs", "envs"])
+    if not any(r.algo == ORACLE for r in runs):
+        notes.append("no aggregate panel: no oracle-SAC runs to normalise the scores against")
+    else:
+        try:
+            normalised, n_notes = normalised_scores(runs, hue)
+            notes += n_notes
+            aggregate = aggregate_curve(normalised)
+        except ValueError as exc:
+            notes.append(f"no aggregate panel: {exc}")
+    return PlotData(curves, markers, aggregate, versions, notes)
+
+
 def _steps_formatter(value: float, _pos: int) -> str:
     if abs(value) >= 1e6:
         return f"{value / 1e6:g}M"
@@ -149,69 +346,202 @@ def _steps_formatter(value: float, _pos: int) -> str:
     return f"{value:g}"
 
 
+def _hue_order(labels) -> list[str]:
+    """The thesis's order (MAML, RL2, PEARL, CoCOA, oracle-SAC; Bhattacharyya, Bilinear),
+    others alphabetically after."""
+    rank = {column_label(a, "algo"): i for i, a in enumerate(ALGO_ORDER)}
+    rank.update({column_label(s, "similarity"): i for i, s in enumerate(SIMILARITY_LABELS)})
+    return sorted(dict.fromkeys(labels), key=lambda h: (rank.get(h, 99), h))
+
+
+def _env_order(present, envs: Sequence[str] | None) -> list[str]:
+    present = set(present)
+    order = [normalise_env(e) for e in envs] if envs else sorted(present)
+    return [e for e in order if e in present] + sorted(present - set(order))
+
+
+def _title(env: str, seeds: pd.Series, hue_order: list[str], versions: dict[str, str]) -> str:
+    """``reach (3 seeds, rewards v2)``; seed counts per hue when they differ."""
+    if seeds.nunique() == 1:
+        n = int(seeds.iloc[0])
+        parts = [f"{n} seed{'s' if n != 1 else ''}"]
+    else:
+        parts = ["seeds: " + ", ".join(f"{h} {int(seeds[h])}" for h in hue_order if h in seeds)]
+    if env in versions:
+        parts.append(f"rewards {versions[env]}")
+    return f"{env} ({', '.join(parts)})"
+
+
+def _write(figure, stem: Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix in (".png", ".pdf"):
+        path = stem.with_suffix(suffix)
+        figure.savefig(path, dpi=150, bbox_inches="tight")
+        written.append(path)
+    plt.close(figure)
+    return written
+
+
 def plot_learning_curves(
     runs: Sequence[Run],
     output: str | Path,
-    metric: str = "return",
+    metric: str = "both",
     hue: str = "algo",
     envs: Sequence[str] | None = None,
     online: bool = False,
 ) -> tuple[list[Path], list[str]]:
-    """Draws one panel per env (mean and 95% bootstrap CI band across seeds, seaborn) and
-    writes ``<stem>.png`` and ``<stem>.pdf``; returns (written paths, notes).
+    """Draws the learning curves and writes ``<stem>.png`` and ``<stem>.pdf``; returns
+    (written paths, notes).
+
+    Panels (mean and 95% bootstrap CI band across seeds, seaborn): a row of return panels,
+    one per env; with ``metric="both"`` a row of success-rate panels below for the envs that
+    record success (Metaworld); then, when oracle-SAC runs exist, the aggregate panel: IQM of
+    the normalised score over env steps across envs with rliable's interval, drawn with
+    rliable's sample-efficiency curve. A curve with an unfinished run ends in an ×. Metaworld
+    panels name the reward version.
 
     ``online``: PEARL's online curve instead (return by trajectory index of the last
     ``pearl``-protocol meta-test, see ``online_curves``)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-    from matplotlib.ticker import FuncFormatter
-
     output = Path(output)
     if output.suffix.lower() not in ("", ".png", ".pdf"):
         raise ValueError(f"--output must end in .png or .pdf (both are written), got {output}")
     stem = output.with_suffix("") if output.suffix else output
     if online:
-        data, notes = online_curves(runs, hue)
-        x, xlabel, ylabel = "trajectory", "trajectory (PEARL protocol)", METRIC_LABELS["return"]
-    else:
-        data, notes = learning_curves(runs, metric, hue)
-        x, xlabel, ylabel = "env_steps", "environment steps", METRIC_LABELS[metric]
-    env_order = [normalise_env(e) for e in envs] if envs else sorted(set(data["env"]))
-    env_order = [e for e in env_order if e in set(data["env"])] + sorted(
-        set(data["env"]) - set(env_order)
-    )
-    labels = list(dict.fromkeys(data["hue"]))
-    rank = {column_label(a, "algo"): i for i, a in enumerate(ALGO_ORDER)}
-    rank.update({column_label(s, "similarity"): i for i, s in enumerate(SIMILARITY_LABELS)})
-    hue_order = sorted(labels, key=lambda h: (rank.get(h, 99), h))
+        return _plot_online(runs, stem, hue, envs)
+    return _plot_panels(plot_data(runs, metric, hue), stem, hue, envs)
 
-    seeds = data.groupby(["env", "hue"])["seed"].nunique()
-    titles = {}
-    for env in env_order:
-        counts = seeds.loc[env]
-        if counts.nunique() == 1:
-            n = int(counts.iloc[0])
-            titles[env] = f"{env} ({n} seed{'s' if n != 1 else ''})"
-        else:
-            titles[env] = (
-                f"{env} (seeds: "
-                + ", ".join(f"{h} {int(counts[h])}" for h in hue_order if h in counts.index)
-                + ")"
-            )
 
+def _plot_panels(
+    data: PlotData, stem: Path, hue: str, envs: Sequence[str] | None
+) -> tuple[list[Path], list[str]]:
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
+    from rliable import plot_utils
+
+    curves = data.curves
+    hue_order = _hue_order(list(curves["hue"]) + list(data.aggregate["hue"]))
+    colors = dict(zip(hue_order, sns.color_palette("colorblind", len(hue_order)), strict=True))
+    dashes = {h: DASHES[k % len(DASHES)] for k, h in enumerate(hue_order)}
+    rows = [(m, _env_order(curves.loc[curves["metric"] == m, "env"], envs)) for m in data.metrics]
+    ncols = min(max(len(e) for _, e in rows), 3)
+    shape = [(m, es[k : k + ncols]) for m, es in rows for k in range(0, len(es), ncols)]
+    has_aggregate = not data.aggregate.empty
+    nrows = len(shape) + has_aggregate
     sns.set_theme(style="whitegrid", context="notebook")
-    ncols = min(len(env_order), 3)
+    figure, axes = plt.subplots(
+        nrows, ncols, figsize=(4.4 * ncols, 3.4 * nrows), squeeze=False, layout="constrained"
+    )
+    for row, (m, chunk) in enumerate(shape):
+        for col in range(ncols):
+            ax = axes[row][col]
+            if col >= len(chunk):
+                ax.set_visible(False)
+                continue
+            env = chunk[col]
+            sub = curves[(curves["metric"] == m) & (curves["env"] == env)]
+            sns.lineplot(
+                data=sub,
+                x="env_steps",
+                y="value",
+                hue="hue",
+                hue_order=[h for h in hue_order if h in set(sub["hue"])],
+                palette=colors,
+                style="hue",  # dashes too: curves that coincide stay distinguishable
+                dashes=dashes,
+                errorbar=("ci", 95),
+                n_boot=1000,
+                seed=BOOTSTRAP_SEED,
+                linewidth=2,
+                legend=False,
+                ax=ax,
+            )
+            marks = data.markers[(data.markers["metric"] == m) & (data.markers["env"] == env)]
+            for mark in marks.itertuples():
+                ax.plot(mark.env_steps, mark.value, "x", color=colors[mark.hue], ms=11, mew=2.5)
+            seeds = sub.groupby("hue")["seed"].nunique()
+            ax.set_title(_title(env, seeds, hue_order, data.reward_versions), fontsize="medium")
+            ax.set_xlabel("environment steps")
+            ax.set_ylabel(METRIC_LABELS[m])  # every panel: y scales differ across envs
+            ax.xaxis.set_major_formatter(FuncFormatter(_steps_formatter))
+            if m == "success":
+                ax.set_ylim(-0.02, 1.02)
+    if has_aggregate:
+        ax = axes[-1][0]
+        agg = data.aggregate
+        algorithms = [h for h in hue_order if h in set(agg["hue"])]
+        for label in algorithms:
+            sub = agg[agg["hue"] == label]
+            plot_utils.plot_sample_efficiency_curve(
+                sub["env_steps"].to_numpy(),
+                {label: sub["iqm"].to_numpy()},
+                {label: np.vstack([sub["low"].to_numpy(), sub["high"].to_numpy()])},
+                algorithms=[label],
+                colors=colors,
+                xlabel="environment steps",
+                ylabel="IQM of normalised score",
+                labelsize="medium",
+                ticklabelsize="small",
+                ax=ax,
+                marker="",
+            )
+        ax.axhline(1.0, color="0.4", linestyle=":", linewidth=1)
+        ax.xaxis.set_major_formatter(FuncFormatter(_steps_formatter))
+        n_envs = int(agg["envs"].max())
+        ax.set_title(
+            f"aggregate over {n_envs} env{'s' if n_envs != 1 else ''}: 0 = untrained, "
+            "1 = oracle-SAC",
+            fontsize="medium",
+        )
+        for col in range(1, ncols):
+            axes[-1][col].set_visible(False)
+    handles = [
+        Line2D([], [], color=colors[h], linewidth=2, label=h, **_line_style(dashes[h]))
+        for h in hue_order
+    ]
+    if not data.markers.empty:
+        handles.append(
+            Line2D([], [], color="0.2", marker="x", linestyle="", ms=9, mew=2.5,
+                   label="(unfinished): a run of this curve has not finished")
+        )  # fmt: skip
+    legend_title = "similarity" if hue == "similarity" else "algorithm"
+    figure.legend(
+        handles=handles,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=min(len(handles), 4),
+        title=f"{legend_title} (mean and 95% CI across seeds)",
+        frameon=False,
+    )
+    return _write(figure, stem), data.notes
+
+
+def _plot_online(
+    runs: Sequence[Run], stem: Path, hue: str, envs: Sequence[str] | None
+) -> tuple[list[Path], list[str]]:
+    import seaborn as sns
+
+    data, notes = online_curves(runs, hue)
+    versions = reward_version_by_env(runs)
+    env_order = _env_order(data["env"], envs)
+    hue_order = _hue_order(data["hue"])
+    seeds = data.groupby(["env", "hue"])["seed"].nunique()
+    sns.set_theme(style="whitegrid", context="notebook")
     grid = sns.relplot(
         data=data,
-        x=x,
+        x="trajectory",
         y="value",
         hue="hue",
         hue_order=hue_order,
-        style="hue",  # dashes too: curves that coincide stay distinguishable
+        style="hue",
         style_order=hue_order,
         col="env",
         col_order=env_order,
-        col_wrap=ncols if len(env_order) > 1 else None,
+        col_wrap=min(len(env_order), 3) if len(env_order) > 1 else None,
         kind="line",
         errorbar=("ci", 95),
         n_boot=1000,
@@ -221,17 +551,11 @@ def plot_learning_curves(
         linewidth=2,
         facet_kws={"sharey": False, "sharex": False},
     )
-    grid.set_axis_labels(xlabel, ylabel)
     for env, ax in grid.axes_dict.items():
-        ax.set_title(titles[env])
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)  # every panel: y scales differ across envs
-        if online:
-            ax.xaxis.get_major_locator().set_params(integer=True)
-        else:
-            ax.xaxis.set_major_formatter(FuncFormatter(_steps_formatter))
-        if metric == "success" and not online:
-            ax.set_ylim(-0.02, 1.02)
+        ax.set_title(_title(env, seeds.loc[env], hue_order, versions))
+        ax.set_xlabel("trajectory (PEARL protocol)")
+        ax.set_ylabel(METRIC_LABELS["return"])
+        ax.xaxis.get_major_locator().set_params(integer=True)
     legend_title = "similarity" if hue == "similarity" else "algorithm"
     sns.move_legend(
         grid,
@@ -242,11 +566,4 @@ def plot_learning_curves(
         frameon=False,
     )
     grid.figure.tight_layout()
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    for suffix in (".png", ".pdf"):
-        path = stem.with_suffix(suffix)
-        grid.figure.savefig(path, dpi=150, bbox_inches="tight")
-        written.append(path)
-    plt.close(grid.figure)
-    return written, notes
+    return _write(grid.figure, stem), notes

@@ -11,7 +11,7 @@ import io
 import math
 import re
 
-from cocoa.report.runs import METRIC_LABELS, fmt_steps
+from cocoa.report.runs import METRIC_LABELS, fmt_steps, reward_text
 from cocoa.report.tables import Cell, ComparisonTable
 
 MISSING = "—"
@@ -44,7 +44,28 @@ def _header(table: ComparisonTable) -> list[tuple[str, str | None]]:
         out.append((table.labels[key], key))
         if key in table.reference:
             out.append((f"{table.labels[key].split(' (')[0]} (thesis)", "ref:" + key))
+    for a, b in dict.fromkeys((r.a, r.b) for r in table.rankings):
+        head = f"{table.labels[a]} vs {table.labels[b]}: winner here / thesis"
+        out.append((head, f"rank:{a}|{b}"))
     return out
+
+
+def _single(key: str) -> bool:
+    """Whether a header key is a one-field column (published value or ranking)."""
+    return key.startswith(("ref:", "rank:"))
+
+
+def _ranking_text(table: ComparisonTable, env: str, key: str) -> str:
+    """``CoCOA / PEARL``: the higher mean here / in the thesis; empty for envs not ranked."""
+    a, _, b = key[len("rank:") :].partition("|")
+
+    def name(winner: str | None) -> str:
+        return MISSING if winner is None else table.labels.get(winner, winner)
+
+    for r in table.rankings:
+        if (r.env, r.a, r.b) == (env, a, b):
+            return f"{name(r.ours)} / {name(r.thesis)}"
+    return ""
 
 
 def caption(table: ComparisonTable) -> str:
@@ -55,9 +76,12 @@ def caption(table: ComparisonTable) -> str:
         if table.budget is not None
         else "each env's budget (see notes)"
     )
+    rewards = reward_text(table.reward_versions)
     return (
-        f"{METRIC_LABELS[table.metric].capitalize()} at {at}: "
-        f"mean [95% bootstrap CI] across seeds ({seeds}); best (unrounded) mean per row in bold."
+        f"{METRIC_LABELS[table.metric].capitalize()} at {at}"
+        + (f", {rewards}" if rewards else "")
+        + f": mean [95% bootstrap CI] across seeds ({seeds}); best (unrounded) mean per row "
+        "in bold."
     )
 
 
@@ -72,6 +96,8 @@ def render_markdown(table: ComparisonTable) -> str:
         return f"| {name} | " + " | ".join(getter(key) for _, key in header) + " |"
 
     def cell_text(env: str, key: str | None) -> str:
+        if key.startswith("rank:"):
+            return _ranking_text(table, env, key)
         if key.startswith("ref:"):
             value = table.reference[key[4:]].get(env)
             return MISSING if value is None else _num(value, table.metric)
@@ -87,7 +113,7 @@ def render_markdown(table: ComparisonTable) -> str:
     if table.aggregate:
 
         def agg_text(key: str) -> str:
-            cell = table.aggregate.get(key) if not key.startswith("ref:") else None
+            cell = table.aggregate.get(key) if not _single(key) else None
             if cell is None:
                 return ""
             mean, extra = _cell_parts(cell, table, aggregate=True)
@@ -108,6 +134,8 @@ def render_latex(table: ComparisonTable) -> str:
     header = _header(table)
 
     def cell_text(env: str, key: str) -> str:
+        if key.startswith("rank:"):
+            return _latex_escape(_ranking_text(table, env, key))
         if key.startswith("ref:"):
             value = table.reference[key[4:]].get(env)
             return "---" if value is None else _num(value, table.metric)
@@ -158,7 +186,7 @@ def render_csv(table: ComparisonTable) -> str:
     header = _header(table)
     fields = ["env"]
     for head, key in header:
-        if key.startswith("ref:"):
+        if _single(key):
             fields.append(head)
         else:
             fields += [f"{head} {s}" for s in ("mean", "ci_low", "ci_high", "n", "best")]
@@ -177,7 +205,9 @@ def render_csv(table: ComparisonTable) -> str:
     for env in table.envs:
         row = [env]
         for _, key in header:
-            if key.startswith("ref:"):
+            if key.startswith("rank:"):
+                row.append(_ranking_text(table, env, key))
+            elif key.startswith("ref:"):
                 value = table.reference[key[4:]].get(env)
                 row.append("" if value is None else repr(value))
             else:
@@ -186,7 +216,7 @@ def render_csv(table: ComparisonTable) -> str:
     if table.aggregate:
         row = ["IQM (normalised)"]
         for _, key in header:
-            row += [""] if key.startswith("ref:") else values(table.aggregate.get(key))
+            row += [""] if _single(key) else values(table.aggregate.get(key))
         writer.writerow(row)
     return buf.getvalue()
 

@@ -6,6 +6,7 @@ A corrupt file is one ``ValueError`` naming it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,10 @@ from cocoa.runs import read_json, read_status
 
 METRICS = {"return": "meta_test/return", "success": "meta_test/success"}
 METRIC_LABELS = {"return": "meta-test return", "success": "meta-test success rate"}
+REWARD_VERSIONS = ("v1", "v2")
+DEFAULT_REWARD_VERSION = "v2"  # runs whose config.json predates the field used v2
+METAWORLD_MULTI_TASK = ("ml10", "ml45")
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "results" / "reference"
 
 
 @dataclass(eq=False)
@@ -61,6 +66,29 @@ class Run:
         """Env steps of the last meta-test (None without any)."""
         rows = self.meta_tests(metric)
         return None if rows.empty else int(rows["env_steps"].iloc[-1])
+
+    @property
+    def reward_version(self) -> str:
+        """Metaworld's reward function the run trained with: ``config.json``'s
+        ``reward_version`` (``v1``: the thesis's; absent: ``v2``, Metaworld's default)."""
+        return str(self.config.get("reward_version", DEFAULT_REWARD_VERSION))
+
+    @property
+    def is_metaworld(self) -> bool:
+        """Whether the env is a Metaworld family: its ``progress.csv`` records success
+        (only Metaworld families do), or it is ML10/ML45 or an env of the thesis's Table 5.1
+        (all Metaworld ML1)."""
+        env = normalise_env(self.env)
+        return (
+            METRICS["success"] in self.progress.columns
+            or env in METAWORLD_MULTI_TASK
+            or env in _thesis_envs()
+        )
+
+    @property
+    def finished(self) -> bool:
+        """``status.json`` says ``finished``."""
+        return self.status == "finished"
 
 
 def metric_column(metric: str) -> str:
@@ -111,6 +139,12 @@ def load_run(path: str | Path) -> Run:
     for key, kind in (("env", str), ("algo", str), ("seed", int)):
         if not isinstance(config.get(key), kind) or isinstance(config.get(key), bool):
             raise ValueError(f"corrupt {path / 'config.json'}: no valid {key!r}")
+    version = config.get("reward_version", DEFAULT_REWARD_VERSION)
+    if version not in REWARD_VERSIONS:
+        raise ValueError(
+            f"corrupt {path / 'config.json'}: reward_version {version!r} is not "
+            f"{' or '.join(REWARD_VERSIONS)}"
+        )
     algo_config = config.get("algo_config")
     similarity = None
     if isinstance(algo_config, dict) and algo_config.get("contrastive_weight", 1) != 0:
@@ -132,8 +166,11 @@ def load_runs(
     envs: Sequence[str] | None = None,
     algos: Sequence[str] | None = None,
     similarities: Sequence[str] | None = None,
+    reward_versions: Sequence[str] | None = None,
 ) -> list[Run]:
-    """Every run under ``root`` matching the filters; ``ValueError`` when there is none."""
+    """Every run under ``root`` matching the filters; ``ValueError`` when there is none.
+    ``reward_versions`` keeps Metaworld runs with those reward versions (other runs have
+    no reward version and stay)."""
     dirs = find_run_dirs(root)
     env_set = {normalise_env(e) for e in envs} if envs else None
     runs = []
@@ -145,11 +182,18 @@ def load_runs(
             continue
         if similarities and run.similarity not in similarities:
             continue
+        if reward_versions and run.is_metaworld and run.reward_version not in reward_versions:
+            continue
         runs.append(run)
     if not runs:
         what = [
             f"{name} {', '.join(vals)}"
-            for name, vals in (("envs", envs), ("algos", algos), ("similarities", similarities))
+            for name, vals in (
+                ("envs", envs),
+                ("algos", algos),
+                ("similarities", similarities),
+                ("Metaworld reward versions", reward_versions),
+            )
             if vals
         ]
         suffix = f" matching {'; '.join(what)}" if what else ""
@@ -162,6 +206,53 @@ def normalise_env(name: str) -> str:
     ``pick-place``, ``reach-v3`` → ``reach``)."""
     name = re.sub(r"[\s_]+", "-", name.strip().lower())
     return re.sub(r"-v\d+$", "", name)
+
+
+@functools.cache
+def _thesis_envs() -> frozenset[str]:
+    """Env names of the thesis's Table 5.1 (normalised); empty when the file is absent."""
+    path = REFERENCE_DIR / "thesis_table_5_1.csv"
+    try:
+        return frozenset(normalise_env(e) for e in pd.read_csv(path)["env"])
+    except (OSError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return frozenset()
+
+
+def reward_version_by_env(runs: Sequence[Run]) -> dict[str, str]:
+    """env -> the reward version of its Metaworld runs; ``ValueError`` when an env's runs
+    mix versions (their returns are on scales about 200x apart: one cell or curve must not
+    pool them)."""
+    seen: dict[str, dict[str, int]] = {}
+    for r in runs:
+        if r.is_metaworld:
+            counts = seen.setdefault(r.env, {})
+            counts[r.reward_version] = counts.get(r.reward_version, 0) + 1
+    mixed = {env: counts for env, counts in seen.items() if len(counts) > 1}
+    if mixed:
+        env, counts = sorted(mixed.items())[0]
+        parts = " and ".join(
+            f"{v} ({n} run{'s' if n != 1 else ''})" for v, n in sorted(counts.items())
+        )
+        raise ValueError(
+            f"runs on {env} mix Metaworld reward versions {parts}, whose returns are not on "
+            "one scale; choose one with --reward-version v1 or v2"
+        )
+    return {env: next(iter(counts)) for env, counts in sorted(seen.items())}
+
+
+def reward_text(versions: dict[str, str]) -> str:
+    """``Metaworld rewards v2`` (one version), ``Metaworld rewards v1 on reach; v2 on push``
+    (several), ``""`` (no Metaworld env)."""
+    by_version: dict[str, list[str]] = {}
+    for env, version in sorted(versions.items()):
+        by_version.setdefault(version, []).append(env)
+    if not by_version:
+        return ""
+    if len(by_version) == 1:
+        return f"Metaworld rewards {next(iter(by_version))}"
+    return "Metaworld rewards " + "; ".join(
+        f"{v} on {', '.join(envs)}" for v, envs in sorted(by_version.items())
+    )
 
 
 def fmt_steps(steps: float) -> str:

@@ -8,6 +8,7 @@ scores each run, and adds the normalised aggregate and the published numbers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,12 @@ import pandas as pd
 
 from cocoa.report.runs import (
     METRIC_LABELS,
+    REFERENCE_DIR,
     Run,
     fmt_steps,
     metric_column,
     normalise_env,
+    reward_version_by_env,
 )
 from cocoa.report.stats import bootstrap_ci, iqm_with_ci, probability_of_improvement
 
@@ -34,7 +37,6 @@ ALGO_LABELS = {
 }
 ALGO_ORDER = list(ALGO_LABELS)
 SIMILARITY_LABELS = {"bhattacharyya": "Bhattacharyya", "bilinear": "Bilinear"}
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "results" / "reference"
 REFERENCE_FILES = {
     "algo": REFERENCE_DIR / "thesis_table_5_1.csv",
     "similarity": REFERENCE_DIR / "thesis_table_5_2.csv",
@@ -50,6 +52,18 @@ class Cell:
     high: float
     n: int
     best: bool = False
+
+
+@dataclass
+class Ranking:
+    """Who has the higher mean on one env, here and in the thesis: column ``a`` or ``b``,
+    ``tie``, or None (no runs or no published number)."""
+
+    env: str
+    a: str
+    b: str
+    ours: str | None
+    thesis: str | None
 
 
 @dataclass
@@ -70,6 +84,9 @@ class ComparisonTable:
         improvement: ``(x, y, p, low, high)`` probability-of-improvement rows.
         scores: long form of every used score: env, column, seed, value, env_steps, run.
         notes: footer lines (budget, method, missing and partial data).
+        reward_versions: env -> Metaworld reward version of its runs (Metaworld envs only).
+        rankings: per Metaworld-v2 env and column pair, the winner here and in the thesis
+            (``--reference``; values on different reward scales are not compared).
     """
 
     metric: str
@@ -86,6 +103,8 @@ class ComparisonTable:
     improvement: list[tuple[str, str, float, float, float]] = field(default_factory=list)
     scores: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     notes: list[str] = field(default_factory=list)
+    reward_versions: dict[str, str] = field(default_factory=dict)
+    rankings: list[Ranking] = field(default_factory=list)
 
     @property
     def budget(self) -> int | None:
@@ -431,6 +450,7 @@ def build_table(
     budget_notes: list[str] = []
     notes: list[str] = []
     runs = _usable(runs, by, metric, notes)
+    versions = reward_version_by_env(runs)
     runs, split = deduplicate(runs, by, metric, notes)
     budgets = _budgets(runs, metric, budget, budget_notes)
     keys = {r.path: column_key(r, by, split) for r in runs}
@@ -452,6 +472,7 @@ def build_table(
         n_expected=max((c.n for c in cells.values()), default=0),
         scores=scores.drop(columns=["config"]),
         notes=budget_notes + notes,
+        reward_versions={e: v for e, v in versions.items() if e in env_order},
     )
     _mark_best_and_count(table)
     _add_aggregates(table)
@@ -515,28 +536,102 @@ def _add_aggregates(table: ComparisonTable) -> None:
 
 
 def _add_reference(table: ComparisonTable, reference: pd.DataFrame) -> None:
-    """Published numbers for the columns the reference has, matched by env name (returns
-    only: the thesis publishes no success rates)."""
+    """The published numbers beside ours, matched by env name (returns only: the thesis
+    publishes no success rates). Values are compared only where the scales agree: envs
+    without Metaworld rewards, and Metaworld envs run with v1 rewards (the thesis's).
+    Metaworld envs run with v2 rewards get a ranking comparison instead (``_add_rankings``).
+    """
     if table.metric != "return":
         table.notes.append("reference: the published tables hold returns, not success rates")
         return
+    ranked = [
+        e for e in table.envs if table.reward_versions.get(e) == "v2" and e in reference.index
+    ]
     shown = []
     for key in table.columns:
-        base = key if table.by == "similarity" else key.partition(":")[0]
+        base = _reference_column(table, key)
         if base in reference.columns and base not in shown:
             shown.append(base)
-            table.reference[key] = {
+            values = {
                 env: float(reference.at[env, base])
                 for env in table.envs
-                if env in reference.index and pd.notna(reference.at[env, base])
+                if env in reference.index
+                and env not in ranked
+                and pd.notna(reference.at[env, base])
             }
-    if not table.reference:
+            if values:
+                table.reference[key] = values
+    if not shown:
         table.notes.append("reference: no column of the published table matches")
         return
     unmatched = [e for e in table.envs if e not in reference.index]
     if unmatched:
         table.notes.append(f"no published numbers for: {', '.join(unmatched)}")
+    if table.reference:
+        table.notes.append(
+            "(thesis) columns: published means at 2.5M env steps over 3 seeds "
+            "(results/reference); not part of the best-per-row marking"
+        )
+    if ranked:
+        _add_rankings(table, reference, ranked)
+
+
+def _reference_column(table: ComparisonTable, key: str) -> str:
+    """The published table's column for one of ours (``cocoa:bilinear`` → ``cocoa``)."""
+    return key if table.by == "similarity" else key.partition(":")[0]
+
+
+def _ranking_pairs(table: ComparisonTable, reference: pd.DataFrame) -> list[tuple[str, str]]:
+    """Column pairs whose order is compared with the thesis's: CoCOA (each of its columns)
+    vs PEARL in a comparison table, every pair of similarities in an ablation."""
+    known = [k for k in table.columns if _reference_column(table, k) in reference.columns]
+    if table.by == "similarity":
+        return [(a, b) for i, a in enumerate(known) for b in known[i + 1 :]]
+    return [(x, "pearl") for x in known if x.partition(":")[0] == "cocoa" and "pearl" in known]
+
+
+def _winner(a: str, b: str, value_a: float | None, value_b: float | None) -> str | None:
+    """``a``, ``b``, ``tie``, or None when a value is missing."""
+    if value_a is None or value_b is None or math.isnan(value_a) or math.isnan(value_b):
+        return None
+    return a if value_a > value_b else b if value_b > value_a else "tie"
+
+
+def _add_rankings(table: ComparisonTable, reference: pd.DataFrame, envs: list[str]) -> None:
+    """Per env run with Metaworld v2 rewards and pair of columns: who wins here and who won
+    in the thesis (``table.rankings``), with win counts and the reason in the notes."""
     table.notes.append(
-        "(thesis) columns: published means at 2.5M env steps over 3 seeds "
-        "(results/reference); not part of the best-per-row marking"
+        f"thesis values not compared on {', '.join(envs)}: these runs use Metaworld v2 "
+        "rewards (at most 10 per step), the thesis ran Metaworld v1, whose reach reward pays "
+        "up to ~2,000 per step; rankings compared instead"
     )
+    for a, b in _ranking_pairs(table, reference):
+        rows = []
+        for env in envs:
+            ours = _winner(
+                a,
+                b,
+                table.cells[env, a].mean if (env, a) in table.cells else None,
+                table.cells[env, b].mean if (env, b) in table.cells else None,
+            )
+            ref_a, ref_b = (reference.at[env, _reference_column(table, k)] for k in (a, b))
+            thesis = _winner(
+                a,
+                b,
+                float(ref_a) if pd.notna(ref_a) else None,
+                float(ref_b) if pd.notna(ref_b) else None,
+            )
+            rows.append(Ranking(env, a, b, ours, thesis))
+        table.rankings += rows
+        both = [r for r in rows if r.ours is not None and r.thesis is not None]
+        if not both:
+            continue
+        la, lb = table.labels[a], table.labels[b]
+        ours_k = sum(r.ours == a for r in both)
+        thesis_k = sum(r.thesis == a for r in both)
+        same = sum(r.ours == r.thesis for r in both)
+        table.notes.append(
+            f"ranking vs the thesis (Metaworld v2 rewards): {la} beats {lb} on {ours_k} out of "
+            f"{len(both)} envs here, on {thesis_k} out of the same {len(both)} in the thesis; "
+            f"same winner on {same} out of {len(both)}"
+        )
