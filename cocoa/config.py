@@ -30,6 +30,12 @@ class RunConfig:
         steps: env-step budget of meta-training (steps collected on training tasks).
         preset: ``paper`` or ``quick``.
         protocol: evaluation protocol name (``thesis``, ``metaworld-v3``, ``pearl``).
+        reward_version: Metaworld's reward function, ``v1`` or ``v2`` (its
+            ``reward_function_version``). ``v2`` (Metaworld v3's default) pays at most 10 per
+            step; ``v1`` is the reward the thesis ran (Metaworld v1's; reach pays up to about
+            2,000 per step), so thesis values compare only with ``v1`` runs. Non-Metaworld
+            families have one reward and take only ``v2``. A ``config.json`` written before
+            this setting existed reads as ``v2``.
         device: ``cpu`` or ``cuda`` (resolved; never ``auto`` once written).
         eval_interval: env steps between meta-tests (and checkpoints).
         threads: torch's intra-op CPU threads. 1 by default: the suite's networks are small,
@@ -47,11 +53,21 @@ class RunConfig:
     steps: int = 0
     preset: str = "quick"
     protocol: str = "thesis"
+    reward_version: str = "v2"
     device: str = "cpu"
     eval_interval: int = 0
     threads: int = 1
     workers: int = 1
     algo_config: Any = field(default=None)
+
+
+def run_family(cfg: RunConfig) -> TaskFamily:
+    """The task family a run meta-trains and meta-tests on: ``cfg.env`` with the run's reward
+    version (``ValueError``, one line, for a version the family does not have)."""
+    from cocoa.envs import get_family
+    from cocoa.envs.metaworld_families import with_reward_version
+
+    return with_reward_version(get_family(cfg.env), cfg.reward_version)
 
 
 def default_budget(family: TaskFamily, preset: str) -> tuple[int, int]:
@@ -145,11 +161,15 @@ def load_overrides(path: str | Path) -> dict[str, Any]:
 
 
 def from_dict(data: dict[str, Any], algo_config_cls: type) -> RunConfig:
-    """Rebuilds a ``RunConfig`` from ``to_dict`` output."""
+    """Rebuilds a ``RunConfig`` from ``to_dict`` output (a missing key takes its default:
+    a run written before ``reward_version`` existed is a ``v2`` run)."""
+    from cocoa.envs.metaworld_families import check_reward_version
+
     data = dict(data)
     algo = data.pop("algo_config")
     base = RunConfig(env=data.pop("env"), algo=data.pop("algo"))
     cfg = apply_overrides(base, data)
+    check_reward_version(cfg.reward_version)
     algo_default = algo_config_cls()
     return replace(cfg, algo_config=apply_overrides(algo_default, algo, "algo_config"))
 
@@ -167,17 +187,21 @@ def make_run_config(
     overrides: dict[str, Any] | None,
     task_seed: int = 0,
     workers: int = 1,
+    reward_version: str = "v2",
 ) -> RunConfig:
     """Resolves user choices into a ``RunConfig``: the family's preset for the algorithm,
     ``preset="auto"`` (paper on CUDA, quick on CPU), the default budget when ``steps`` is
-    None, then ``overrides`` (a nested mapping, as in a ``--config`` file). Every invalid
-    choice is a ``ValueError`` with one readable line."""
+    None, then ``overrides`` (a nested mapping, as in a ``--config`` file; it may set
+    ``reward_version`` too). ``reward_version``: ``v1`` or ``v2`` (``v1`` on Metaworld
+    families only). Every invalid choice is a ``ValueError`` with one readable line."""
     from cocoa.algorithms import PRESETS, get_algorithm
     from cocoa.envs import get_family
+    from cocoa.envs.metaworld_families import check_reward_version
     from cocoa.evaluator import get_protocol
     from cocoa.nets import resolve_device
 
     family = get_family(env)
+    check_reward_version(reward_version, family)
     spec = get_algorithm(algo)
     dev = resolve_device(device)
     if preset == "auto":
@@ -203,6 +227,7 @@ def make_run_config(
         steps=default_steps if steps is None else steps,
         preset=preset,
         protocol=protocol,
+        reward_version=reward_version,
         device=dev.type,
         eval_interval=interval,
         workers=workers,
@@ -217,4 +242,5 @@ def make_run_config(
     if cfg.algo != algo or cfg.env != family.name:
         raise ValueError("env and algo cannot be changed by a config file")
     get_protocol(cfg.protocol, family)  # validates the (possibly overridden) protocol
+    check_reward_version(cfg.reward_version, family)  # and the reward version
     return cfg

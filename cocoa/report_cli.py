@@ -39,6 +39,14 @@ def _sweep_options(func):
         ),
         click.option("--protocol", default="thesis", show_default=True),
         click.option(
+            "--reward-version",
+            type=click.Choice(["v1", "v2"]),
+            default="v2",
+            show_default=True,
+            help="Metaworld's reward function for every run (v1: the thesis's; Metaworld "
+            "families only).",
+        ),
+        click.option(
             "--eval-interval",
             type=click.IntRange(min=1),
             default=None,
@@ -139,6 +147,7 @@ def _sweep(
     steps,
     preset,
     protocol,
+    reward_version,
     eval_interval,
     device,
     set_items,
@@ -176,6 +185,7 @@ def _sweep(
         steps=steps,
         preset=preset,
         protocol=protocol,
+        reward_version=reward_version,
         device=device,
         similarities=similarities,
         overrides=overrides or None,

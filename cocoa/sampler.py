@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from cocoa.envs import TaskEnv, TaskFamily, get_family
+from cocoa.envs.metaworld_families import with_reward_version
 
 JobFn = Callable[[TaskEnv, Any, Any], Any]
 
@@ -42,11 +43,15 @@ _SINGLE_THREAD_ENV = {
 }
 
 
-def _worker(family_name: str, conn: Connection) -> None:
+def _worker(family_name: str, conn: Connection, reward_version: str | None = None) -> None:
     """A worker's loop: ``("shared", value)`` stores the shared value, ``("job", i, fn, job)``
-    runs one job and answers ``(i, ok, result or traceback)``, ``None`` stops."""
+    runs one job and answers ``(i, ok, result or traceback)``, ``None`` stops.
+    ``reward_version``: the family's Metaworld reward version (None: the family has none)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    env = get_family(family_name).make_env()
+    family = get_family(family_name)
+    if reward_version is not None:
+        family = with_reward_version(family, reward_version)
+    env = family.make_env()
     shared: Any = None
     while True:
         try:
@@ -103,7 +108,10 @@ class Sampler:
         try:
             for _ in range(self.workers):
                 parent, child = ctx.Pipe()
-                proc = ctx.Process(target=_worker, args=(self.family.name, child), daemon=True)
+                version = getattr(self.family, "reward_version", None)
+                proc = ctx.Process(
+                    target=_worker, args=(self.family.name, child, version), daemon=True
+                )
                 proc.start()
                 child.close()
                 self._procs.append(proc)

@@ -184,6 +184,7 @@ def expand_grid(
     similarities: Sequence[str] | None = None,
     overrides: dict[str, Any] | None = None,
     worker_device: str | None = None,
+    reward_version: str = "v2",
     objective: str | None = None,
     augment: str | None = None,
     augment_context: bool = False,
@@ -195,6 +196,9 @@ def expand_grid(
     ``device`` is resolved on this machine. ``worker_device="cuda"`` is for Ray clusters
     whose workers have GPUs this machine lacks: configs are built for the CPU, then their
     device is set to ``cuda`` (and ``preset="auto"`` means ``paper``).
+
+    ``reward_version``: Metaworld's reward function of every run (``v1`` on a grid with a
+    non-Metaworld env is refused).
 
     ``objective``, ``augment``, ``augment_context``: meta-train's flags, applied to the runs
     of the algorithms they apply to (``cocoa.objectives.contrastive_choices``; one that applies
@@ -234,6 +238,7 @@ def expand_grid(
                         device=device,
                         similarity=sim,
                         overrides=overrides,
+                        reward_version=reward_version,
                     )
                     algo_config = contrastive_choices(cfg.algo_config, **choices, strict=False)
                     variant = variant_name(algo_config, objective, augment, augment_context)
@@ -273,6 +278,15 @@ def _without(config: Any, key: str) -> Any:
     return {k: v for k, v in config.items() if k != key} if isinstance(config, dict) else config
 
 
+#: Top-level config keys added after runs were written, with the value such a run had: a
+#: ``config.json`` without the key compares as if it held that value.
+_ADDED_KEYS = {"reward_version": "v2"}
+
+
+def _with_added_keys(config: Any) -> Any:
+    return {**_ADDED_KEYS, **config} if isinstance(config, dict) else config
+
+
 def plan_run(run: SweepRun) -> str:
     """What a (re)launched sweep does with ``run``: ``skip``, ``diverged`` (skip and report),
     ``busy`` (another live process writes it: leave it alone), ``resume`` or ``fresh``.
@@ -281,7 +295,7 @@ def plan_run(run: SweepRun) -> str:
     finished, which is then skipped)."""
     config_path = run.run_dir / "config.json"
     if config_path.exists():
-        existing = read_json(config_path)
+        existing = _with_added_keys(read_json(config_path))
         # threads only say how a run executes (set per executor), not what it computes;
         # steps is the budget, which a relaunch may raise
         diff = _diff(

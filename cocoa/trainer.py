@@ -28,11 +28,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from cocoa.envs import TaskFamily, get_family
+from cocoa.envs import TaskFamily
 from cocoa.task_samplers import TaskSampler
 
 from .algorithms import get_algorithm
-from .config import RunConfig, to_dict
+from .config import RunConfig, run_family, to_dict
 from .evaluator import EvalProtocol, EvalResult, evaluate, get_protocol
 from .runs import (
     ProgressWriter,
@@ -62,7 +62,7 @@ class Setup:
 def build(cfg: RunConfig) -> Setup:
     """Builds family, tasks, protocol and learner for ``cfg``."""
     torch.set_num_threads(cfg.threads)
-    family = get_family(cfg.env)
+    family = run_family(cfg)  # the env with the run's reward version
     sampler = TaskSampler(family, cfg.task_seed)
     protocol = get_protocol(cfg.protocol, family)
     spec = get_algorithm(cfg.algo)

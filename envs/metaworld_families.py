@@ -26,10 +26,19 @@ skipping scipy's ``Rotation`` machinery, filtering contacts with numpy rather th
 and caching MuJoCo name look-ups (see ``cocoa.envs.metaworld_fast``). ``MetaworldFamily.fast_path``
 is the default when ``fast`` is not given. Either way ``env.unwrapped`` is the Sawyer env being
 stepped, an instance of the stock Metaworld class.
+
+Reward versions. Metaworld v3 keeps two reward functions per env, chosen when the env is built
+(``reward_function_version``): ``"v2"``, its default, pays at most 10 per step; ``"v1"`` is the
+reward of Metaworld v1, which the thesis ran (reach pays up to about 2,000 per step). Success is
+computed by the same reward function, so it may differ between versions too. A family builds
+its envs with ``family.reward_version`` (``"v2"`` unless the family was obtained from
+``with_reward_version(family, "v1")``); the fast path computes either version exactly. Tasks
+do not depend on the version: the variants of one family share their task cache.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 from collections.abc import Callable, Mapping
@@ -53,6 +62,39 @@ RAND_VEC_DIM = 6
 #: Metaworld's default episode limit (``SawyerXYZEnv.max_path_length``).
 DEFAULT_MAX_PATH_LENGTH = 500
 
+#: Metaworld's reward functions (``reward_function_version``): v1 is the thesis's (Metaworld
+#: v1's), v2 is Metaworld v3's default.
+REWARD_VERSIONS: tuple[str, ...] = ("v1", "v2")
+DEFAULT_REWARD_VERSION = "v2"
+
+
+def check_reward_version(version: Any, family: TaskFamily | None = None) -> str:
+    """``version`` if it is a reward version that ``family`` can use; else ``ValueError``.
+
+    Every family takes ``"v2"`` (the default: on non-Metaworld families it means "the family's
+    only reward"); ``"v1"`` exists only on Metaworld families.
+    """
+    if version not in REWARD_VERSIONS:
+        raise ValueError(f"reward version must be v1 or v2, got {version!r}")
+    if family is not None and version != DEFAULT_REWARD_VERSION and family.kind != "metaworld":
+        raise ValueError(
+            f"reward version {version} applies to Metaworld families only, not {family.name!r}"
+        )
+    return version
+
+
+def with_reward_version(family: TaskFamily, version: str) -> TaskFamily:
+    """``family`` whose envs use Metaworld's reward function ``version`` (``"v1"``/``"v2"``).
+
+    A non-Metaworld family comes back as it is for ``"v2"`` and is refused for ``"v1"``
+    (``ValueError``, one line). Metaworld variants are cached on the family, so asking twice
+    gives the same object.
+    """
+    check_reward_version(version, family)
+    if isinstance(family, MetaworldFamily):
+        return family.with_reward_version(version)
+    return family
+
 
 def ml1_short_name(env_id: str) -> str:
     """``reach-v3`` -> ``reach``."""
@@ -72,6 +114,9 @@ class MetaworldEnv(gym.Wrapper):
     single class; ML10/ML45 switch between classes. All v3 envs share the 39-dim observation
     space and the 4-dim action space ``[-1, 1]``.
 
+    ``reward_version`` is Metaworld's ``reward_function_version`` of every instance (``"v1"``
+    or ``"v2"``).
+
     ``max_path_length`` is forwarded to every instance: Metaworld raises when stepped past it,
     so ``make_env`` sets it to the episode horizon (build Metaworld envs with ``make_env``; a
     ``TaskEnv`` built by hand around ``_make_raw_env()`` allows at most 500 steps).
@@ -80,13 +125,20 @@ class MetaworldEnv(gym.Wrapper):
     (``metaworld_fast.enable_fast_path``); its class is still the stock one.
     """
 
-    def __init__(self, classes: Mapping[str, type], max_path_length: int, fast: bool = False):
+    def __init__(
+        self,
+        classes: Mapping[str, type],
+        max_path_length: int,
+        fast: bool = False,
+        reward_version: str = DEFAULT_REWARD_VERSION,
+    ):
         if not classes:
             raise ValueError("MetaworldEnv needs at least one env class")
         self._classes = dict(classes)
         self._instances: dict[str, gym.Env] = {}
         self.max_path_length = int(max_path_length)
         self.fast = bool(fast)
+        self.reward_version = check_reward_version(reward_version)
         super().__init__(self._instance(next(iter(self._classes))))
 
     def _instance(self, env_name: str) -> gym.Env:
@@ -95,7 +147,7 @@ class MetaworldEnv(gym.Wrapper):
                 raise ValueError(
                     f"Metaworld env {env_name!r} is not one of {sorted(self._classes)}"
                 )
-            env = self._classes[env_name]()
+            env = self._classes[env_name](reward_function_version=self.reward_version)
             if self.fast:
                 enable_fast_path(env)
             env.max_path_length = self.max_path_length
@@ -134,9 +186,22 @@ class MetaworldFamily(TaskFamily):
     #: ``COCOA_METAWORLD_FAST=0`` in the environment turns it off for a whole run (sampler
     #: worker processes inherit the variable).
     fast_path: bool = os.environ.get("COCOA_METAWORLD_FAST", "1") != "0"
+    #: Metaworld's reward function of every env this family builds (see the module docstring).
+    reward_version: str = DEFAULT_REWARD_VERSION
 
     def __init__(self) -> None:
         self._task_cache: dict[int, tuple[list[Task], list[Task]]] = {}
+        self._variants: dict[str, MetaworldFamily] = {self.reward_version: self}
+
+    def with_reward_version(self, version: str) -> MetaworldFamily:
+        """This family with Metaworld's reward function ``version``: ``self`` when it already
+        has it, else a variant (built once; it shares this family's tasks and spaces)."""
+        check_reward_version(version)
+        if version not in self._variants:
+            variant = copy.copy(self)  # shares the task cache and the variants table
+            variant.reward_version = version
+            self._variants[version] = variant
+        return self._variants[version]
 
     def _env_classes(self) -> dict[str, type]:
         raise NotImplementedError
@@ -148,7 +213,12 @@ class MetaworldFamily(TaskFamily):
         # Metaworld's own limit (500) or more; make_env then sets it to the episode horizon.
         limit = max(DEFAULT_MAX_PATH_LENGTH, self.horizon)
         fast = self.fast_path if fast is None else bool(fast)
-        return MetaworldEnv(self._env_classes(), max_path_length=limit, fast=fast)
+        return MetaworldEnv(
+            self._env_classes(),
+            max_path_length=limit,
+            fast=fast,
+            reward_version=self.reward_version,
+        )
 
     def make_env(
         self, task: Task | None = None, horizon: int | None = None, fast: bool | None = None

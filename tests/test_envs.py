@@ -15,7 +15,12 @@ import pytest
 
 from cocoa.envs import Task, TaskEnv, get_family, list_families, make_task, resolve_name
 from cocoa.envs.locomotion import LOCOMOTION_FAMILIES, RandParamsMixin
-from cocoa.envs.metaworld_families import ML1_ENV_IDS, ML1Family, ml1_short_name
+from cocoa.envs.metaworld_families import (
+    ML1_ENV_IDS,
+    ML1Family,
+    ml1_short_name,
+    with_reward_version,
+)
 
 LOCOMOTION = list(LOCOMOTION_FAMILIES)
 # 6-dim rand_vec (object + goal) and 3-dim rand_vec (object only) envs
@@ -281,6 +286,49 @@ def test_metaworld_goal_hidden_and_success_passed_through():
         assert not obs[-3:].any()
         successes.append(info["success"])
     assert max(successes) == 1.0
+
+
+@pytest.mark.parametrize("name", ["reach", "push"])
+def test_reward_versions_are_metaworlds(name):
+    """The same actions from the same state: each version's reward is what a stock Metaworld
+    env built with that ``reward_function_version`` pays, and the two versions differ."""
+    base = get_family(name)
+    task = base.make_tasks(0)[1][0]
+    mw_task = metaworld.types.Task(env_name=task.param("env_name"), data=task.param("data"))
+    actions = random_actions(base.make_env(task), 25, seed=3)
+    rewards = {}
+    for version in ("v1", "v2"):
+        family = with_reward_version(base, version)
+        assert family.reward_version == version and family.name == base.name
+        for fast in (True, False):
+            env = family.make_env(task, fast=fast)
+            assert env.unwrapped.reward_function_version == version
+            stock = metaworld.env_dict.ALL_V3_ENVIRONMENTS[base.env_id](
+                reward_function_version=version
+            )
+            stock.set_task(mw_task)
+            stock.max_path_length = env.horizon
+            env.reset(seed=0)
+            stock.reset()
+            ours_r = [env.step(a)[1] for a in actions]
+            theirs = [float(stock.step(a)[1]) for a in actions]
+            assert ours_r == theirs, (version, fast)
+            env.close()
+            stock.close()
+        rewards[version] = np.array(ours_r)
+    assert not np.allclose(rewards["v1"], rewards["v2"])
+    # the variants share the base family's tasks; asking twice gives the same variant
+    v1 = with_reward_version(base, "v1")
+    assert v1 is with_reward_version(base, "v1") and v1.with_reward_version("v2") is base
+    assert v1.make_tasks(0) == base.make_tasks(0)
+
+
+def test_reward_version_refusals():
+    with pytest.raises(ValueError, match="must be v1 or v2"):
+        with_reward_version(get_family("reach"), "v3")
+    with pytest.raises(ValueError, match="Metaworld families only"):
+        with_reward_version(get_family("cheetah-vel"), "v1")
+    assert with_reward_version(get_family("cheetah-vel"), "v2") is get_family("cheetah-vel")
 
 
 def test_ml10_spans_env_classes():

@@ -8,8 +8,10 @@ Every one of the 50 v3 envs runs a stock and a fast instance side by side, given
   success, grasp and contact code paths run;
 * a random-action episode on a partially observable task (the ML benchmarks' setting).
 
-The default suite keeps these short (~35 s of CPU for the whole file); the ``slow`` tests run
-full 500-step episodes on several tasks.
+Both reward versions are checked (v2, Metaworld v3's default, and v1, the thesis's).
+
+The default suite keeps these short (~70 s of CPU for the whole file, half of it for v1); the
+``slow`` tests run full 500-step episodes on several tasks.
 """
 
 from __future__ import annotations
@@ -72,9 +74,10 @@ def _actions(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1.0, 1.0, size=(n, 4))
 
 
-def _pair(env_id: str, task) -> tuple[SawyerXYZEnv, SawyerXYZEnv]:
+def _pair(env_id: str, task, reward_version: str = "v2") -> tuple[SawyerXYZEnv, SawyerXYZEnv]:
     env_cls = metaworld.env_dict.ALL_V3_ENVIRONMENTS[env_id]
-    stock, fast = env_cls(), enable_fast_path(env_cls())
+    stock = env_cls(reward_function_version=reward_version)
+    fast = enable_fast_path(env_cls(reward_function_version=reward_version))
     stock.set_task(task)
     fast.set_task(task)
     return stock, fast
@@ -167,6 +170,26 @@ def test_fast_env_matches_stock(env_id):
         assert best["success"] == 1.0, f"{env_id}: the scripted episode should succeed"
     if env_id in MUST_GRASP:
         assert best["grasp_success"] == 1.0, f"{env_id}: touching_object should see a grasp"
+
+
+@pytest.mark.parametrize("env_id", ML1_ENV_IDS)
+def test_fast_env_matches_stock_with_v1_rewards(env_id):
+    """Metaworld v1's reward functions (``reward_function_version="v1"``, the thesis's) run
+    other code paths of each env's ``compute_reward``; the fast path must match them too."""
+    full = sample_task(env_id, seed=0, partially_observable=False)
+    stock, fast = _pair(env_id, full, reward_version="v1")
+    try:
+        assert fast.reward_function_version == stock.reward_function_version == "v1"
+        best = run_scripted(stock, fast, env_id, SCRIPTED_MAX_STEPS, AFTER_SUCCESS, seed=0)
+        hidden = sample_task(env_id, seed=0, partially_observable=True)
+        stock.set_task(hidden)
+        fast.set_task(hidden)
+        run_random(stock, fast, env_id, _actions(RANDOM_STEPS, seed=1), seed=1)
+    finally:
+        stock.close()
+        fast.close()
+    if env_id in MUST_SUCCEED:
+        assert best["success"] == 1.0, f"{env_id}: the scripted episode should succeed"
 
 
 @pytest.mark.slow
