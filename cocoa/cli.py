@@ -280,6 +280,14 @@ def _nonnegative(ctx, param, value):
     "--protocol", default="thesis", show_default=True, help="thesis, metaworld-v3 or pearl."
 )
 @click.option(
+    "--reward-version",
+    type=click.Choice(["v1", "v2"]),
+    default=None,
+    help="Metaworld's reward function: v2 (Metaworld v3's default, <= 10 per step) or v1 (the "
+    "thesis's, up to ~2,000 per step on reach); Metaworld families only [default: v2; a "
+    "resumed run keeps its own].",
+)
+@click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
 @click.option(
@@ -343,6 +351,7 @@ def meta_train(
     steps,
     preset,
     protocol,
+    reward_version,
     device,
     out,
     name,
@@ -357,6 +366,7 @@ def meta_train(
     """Meta-train ALGO on ENV, meta-testing periodically; writes a run directory."""
     from cocoa.algorithms import check_budget
     from cocoa.config import load_overrides, make_run_config
+    from cocoa.envs import get_family
     from cocoa.runs import default_run_name, run_dir_for
     from cocoa.sweep import merge_overrides, parse_set
     from cocoa.trainer import train
@@ -371,6 +381,11 @@ def meta_train(
                 "--objective, --augment and --augment-context apply to new runs, not to --resume"
             )
         cfg, run_dir = _load_run(resume_dir)
+        if reward_version is not None and reward_version != cfg.reward_version:
+            raise click.UsageError(
+                f"{run_dir} was trained with reward version {cfg.reward_version}; a resumed "
+                "run keeps its reward version"
+            )
         if compact:
             from cocoa.trainer import compact as compact_run
 
@@ -423,6 +438,7 @@ def meta_train(
             similarity=similarity,
             overrides=overrides or None,
             workers=workers or 1,
+            reward_version=reward_version or "v2",
         )
         from cocoa.objectives import contrastive_choices
 
@@ -438,8 +454,11 @@ def meta_train(
         if (run_dir / "config.json").exists():
             raise ValueError(f"{run_dir} already holds a run; pick another --name or --resume it")
         run_dir.parent.mkdir(parents=True, exist_ok=True)  # a bad --out fails here, in one line
+        rewards = (
+            f", {cfg.reward_version} rewards" if get_family(cfg.env).kind == "metaworld" else ""
+        )
         click.echo(
-            f"{cfg.algo} on {cfg.env}: preset {cfg.preset}, {cfg.steps:,} env steps, "
+            f"{cfg.algo} on {cfg.env}: preset {cfg.preset}{rewards}, {cfg.steps:,} env steps, "
             f"device {cfg.device} -> {run_dir}",
             err=True,
         )
@@ -505,14 +524,36 @@ def _load_run(run_dir):
     help="Also write the result to RUN_DIR/evals/<protocol>-<env steps>.json (where "
     "`cocoa plot --online` finds PEARL-protocol curves).",
 )
-def meta_test(run_dir, protocol, seed, as_json, save):
+@click.option(
+    "--official",
+    is_flag=True,
+    help="Metaworld runs: also evaluate through Metaworld's own evaluator "
+    "(metaworld.evaluation.metalearning_evaluation, on its test envs for the run's env, reward "
+    "version and task seed) and print its figures beside ours under metaworld-v3.",
+)
+def meta_test(run_dir, protocol, seed, as_json, save, official):
     """Evaluate a run's last checkpoint on its held-out test tasks."""
+    from cocoa.config import run_family
     from cocoa.evaluator import evaluate
-    from cocoa.trainer import build, load_checkpoint
+    from cocoa.trainer import build, checkpoint_path, load_checkpoint
 
     cfg, run_dir = _load_run(run_dir)
+    if official:
+        from cocoa.official import official_benchmark
+
+        official_benchmark(run_family(cfg))  # a non-Metaworld run: one line, before any work
+        if protocol and protocol != "metaworld-v3":
+            raise click.UsageError(
+                "--official compares Metaworld's evaluator with the metaworld-v3 protocol; "
+                f"drop --protocol {protocol}"
+            )
+        protocol = "metaworld-v3"
     if protocol:
         cfg = replace(cfg, protocol=protocol)
+    if not checkpoint_path(run_dir).exists():
+        raise ValueError(
+            f"{run_dir} has no checkpoint to evaluate yet ({checkpoint_path(run_dir)} is missing)"
+        )
     ckpt = load_checkpoint(run_dir)
     import torch
 
@@ -521,6 +562,12 @@ def meta_test(run_dir, protocol, seed, as_json, save):
     setup = build(cfg)
     setup.learner.load_state_dict(ckpt["learner"])
     proto = setup.protocol
+    if official:
+        click.echo(
+            f"running our metaworld-v3 protocol ({len(setup.sampler.test_tasks())} goals x "
+            f"{proto.n_explore} + {proto.n_eval} episodes of {proto.horizon} steps)...",
+            err=True,
+        )
     result = evaluate(
         setup.learner,
         setup.family,
@@ -528,22 +575,50 @@ def meta_test(run_dir, protocol, seed, as_json, save):
         proto,
         seed=cfg.seed if seed is None else seed,
     )
+    official_result = None
+    if official:
+        from cocoa.official import (
+            OFFICIAL_ADAPTATION_EPISODES,
+            OFFICIAL_EVALUATION_EPISODES,
+            official_evaluate,
+        )
+
+        setup.learner.load_state_dict(ckpt["learner"])  # the same weights, untouched by ours
+        n_goals = len(setup.sampler.test_tasks())
+        click.echo(
+            f"running Metaworld's evaluator ({n_goals} goals x "
+            f"{OFFICIAL_ADAPTATION_EPISODES} adaptation episodes, then evaluation until "
+            f"{OFFICIAL_EVALUATION_EPISODES} episodes per env class end)...",
+            err=True,
+        )
+        official_result = official_evaluate(
+            setup.learner, setup.family, cfg.task_seed, progress=not as_json
+        )
     summary = {
         "run_dir": str(run_dir),
         "env_steps": setup.learner.env_steps,
         "protocol": proto.name,
+        "reward_version": cfg.reward_version,
         **result.metrics(),
         **({"online_returns": result.online_curve()} if proto.online else {}),
         "tasks": result.records(),
     }
+    if official_result is not None:
+        summary["official"] = official_result.summary()
     if save:
         from cocoa.runs import write_json
 
         path = run_dir / "evals" / f"{proto.name}-{setup.learner.env_steps:09d}.json"
         record = {"env_steps": setup.learner.env_steps, "protocol": proto.name}
-        write_json(path, record | result.summary() | {"tasks": result.records()})
+        record |= result.summary() | {"tasks": result.records()}
+        if official_result is not None:
+            record["official"] = official_result.summary()
+        write_json(path, record)
     if as_json:
         click.echo(json.dumps(summary, indent=1))
+        return
+    if official_result is not None:
+        click.echo(_official_block(cfg, setup.learner.env_steps, result, official_result))
         return
     if proto.online:
         episodes = (
@@ -566,6 +641,33 @@ def meta_test(run_dir, protocol, seed, as_json, save):
     if result.has_success:
         line += f", success rate {result.success_rate:.3f}"
     click.echo(line)
+
+
+def _official_block(cfg, env_steps: int, ours, official) -> str:
+    """Metaworld's evaluator beside our metaworld-v3 protocol, with what differs."""
+    per_goal = "  ".join(f"{k}:{v:.2f}" for k, v in official.goal_success.items())
+    counted = "; ".join(
+        f"{name}: goals {', '.join(str(g) for g in goals)}"
+        for name, goals in official.counted_goals.items()
+    )
+    lines = [
+        f"{cfg.algo} on {cfg.env} after {env_steps:,} env steps ({cfg.reward_version} rewards, "
+        f"{official.goals} test goals, task seed {cfg.task_seed})",
+        f"  {'':<24}{'success':>8}{'return':>11}",
+        f"  {'metaworld-v3 (ours)':<24}{ours.success_rate:>8.3f}{ours.mean_return:>11.2f}"
+        f"   every goal: {len(ours.tasks[0].explore_returns)} adaptation + "
+        f"{len(ours.tasks[0].returns)} evaluation episodes of 500 steps",
+        f"  {'Metaworld evaluator':<24}{official.success_rate:>8.3f}{official.mean_return:>11.2f}"
+        f"   first {official.episodes} finished evaluation episodes per env class",
+        f"  episodes Metaworld counted came from: {counted}",
+        f"  per-goal success of all evaluation episodes in Metaworld's loop: {per_goal}",
+        "  Metaworld's evaluator keys success by env class, not by goal, and ends an episode at "
+        "its first success:",
+        "  goals solved fast supply the counted episodes, so its success can exceed the per-goal "
+        "rate, and its return",
+        "  averages only the counted episodes, cut at success.",
+    ]
+    return "\n".join(lines)
 
 
 # -------------------------------------------------------------------------------------- ls
@@ -647,6 +749,14 @@ def ls(runs_dir, as_json):
     help="Algorithms whose update is timed [default: all on quick; cocoa and pearl on paper].",
 )
 @click.option(
+    "--objective",
+    "objectives",
+    multiple=True,
+    metavar="NAME",
+    help="CoCOA objectives timed beside its default wherever cocoa is [default: every "
+    "registered one; --objective trajectory: none besides].",
+)
+@click.option(
     "--only",
     type=click.Choice(["env", "update"]),
     default=None,
@@ -667,7 +777,7 @@ def ls(runs_dir, as_json):
     default=None,
     help="Where to write the JSON report [default: results/bench/ENV-<time>.json].",
 )
-def bench(env, workers, device, presets, algos, only, repeats, episodes, json_path):
+def bench(env, workers, device, presets, algos, objectives, only, repeats, episodes, json_path):
     """Measure env steps/s (bare, sampler, N workers) and gradient steps/s; print a table."""
     import time
 
@@ -682,6 +792,11 @@ def bench(env, workers, device, presets, algos, only, repeats, episodes, json_pa
     family = get_family(env)
     for algo in algos:
         get_algorithm(algo)  # unknown names fail here, before any measuring
+    from cocoa.objectives import check_objective
+
+    for objective in objectives:
+        check_objective(objective)
+    extra = tuple(o for o in objectives if o not in ("trajectory", "none")) if objectives else None
     if device == "auto":
         devices = [torch.device("cpu")]
         if torch.cuda.is_available():
@@ -702,6 +817,7 @@ def bench(env, workers, device, presets, algos, only, repeats, episodes, json_pa
         repeats,
         episodes,
         progress=lambda what: click.echo(f"measuring {what} ...", err=True),
+        objectives=extra,
     )
     click.echo(report["table"])
     write_json(path, report)

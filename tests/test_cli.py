@@ -187,6 +187,19 @@ def test_meta_test_command(reference_run):
         (["meta-train", "--env", "point-robot", "--set", "threads"], "bad --set 'threads'"),
         (["meta-train", "--env", "point-robot", "--compact"], "--compact needs --resume"),
         (["meta-train", "--env", "point-robot", "--set", "threads=0"], "threads must be >= 1"),
+        (
+            ["meta-train", "--env", "point-robot", "--reward-version", "v1"],
+            "reward version v1 applies to Metaworld families only",
+        ),
+        (["meta-train", "--env", "reach", "--reward-version", "v3"], "'v3' is not one of"),
+        (
+            ["meta-train", "--env", "point-robot", "--set", "reward_version=v1"],
+            "Metaworld families only",
+        ),
+        (
+            ["sweep", "--envs", "reach,point-robot", "--reward-version", "v1", "--dry-run"],
+            "Metaworld families only",
+        ),
     ],
 )
 def test_bad_input_is_one_line(args, message, tmp_path):
@@ -598,3 +611,164 @@ def test_resume_before_the_first_checkpoint_starts_afresh(tmp_path):
     rows = progress(run)
     assert list(rows["iteration"]) == list(range(len(rows))) and len(rows) == 2
     assert json.loads((run / "status.json").read_text())["status"] == "finished"
+
+
+# ------------------------------------------------------------------------- reward version
+
+
+def reach_run_config(reward_version, algo="cocoa"):
+    from cocoa.config import make_run_config
+
+    return make_run_config(
+        env="reach",
+        algo=algo,
+        seed=0,
+        steps=None,
+        preset="quick",
+        protocol="thesis",
+        device="cpu",
+        similarity=None,
+        overrides=None,
+        reward_version=reward_version,
+    )
+
+
+def write_run(root, cfg, name="r"):
+    from cocoa.config import to_dict
+
+    run = root / cfg.env / cfg.algo / name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(to_dict(cfg)))
+    return run
+
+
+def test_reward_version_is_recorded_and_read_back(tmp_path):
+    from cocoa.algorithms import get_algorithm
+    from cocoa.config import from_dict, to_dict
+
+    cfg = reach_run_config("v1")
+    assert cfg.reward_version == "v1" and reach_run_config("v2").reward_version == "v2"
+    data = json.loads(json.dumps(to_dict(cfg)))
+    assert data["reward_version"] == "v1"
+    config_cls = get_algorithm("cocoa").config_cls
+    assert from_dict(data, config_cls) == cfg
+    # a config.json written before the setting existed is a v2 run
+    old = {k: v for k, v in data.items() if k != "reward_version"}
+    assert from_dict(old, config_cls).reward_version == "v2"
+    with pytest.raises(ValueError, match="must be v1 or v2, got 'v3'"):
+        from_dict(data | {"reward_version": "v3"}, config_cls)
+
+
+def test_the_run_builds_its_envs_with_its_reward_version():
+    from cocoa.trainer import build
+
+    for version in ("v1", "v2"):
+        setup = build(reach_run_config(version, algo="oracle-sac"))
+        assert setup.family.name == "reach" and setup.family.reward_version == version
+        assert setup.learner.env.unwrapped.reward_function_version == version
+        env = setup.family.make_env(setup.sampler.test_tasks()[0])
+        assert env.unwrapped.reward_function_version == version  # the evaluator's envs
+
+
+def test_sweep_threads_the_reward_version_and_reads_old_runs_as_v2(tmp_path):
+    from cocoa.sweep import FRESH, expand_grid, plan_run
+
+    def grid(version):
+        return expand_grid(
+            algos=["cocoa", "pearl"],
+            envs=["reach"],
+            seeds=[0],
+            out=tmp_path,
+            steps=None,
+            preset="quick",
+            protocol="thesis",
+            device="cpu",
+            reward_version=version,
+        )
+
+    assert {r.config["reward_version"] for r in grid("v1")} == {"v1"}
+    (run,) = [r for r in grid("v2") if r.algo == "cocoa"]
+    run.run_dir.mkdir(parents=True)
+    old = {k: v for k, v in run.config.items() if k != "reward_version"}
+    (run.run_dir / "config.json").write_text(json.dumps(old))
+    assert plan_run(run) == FRESH  # the same config: a v2 run without the key
+    (v1_run,) = [r for r in grid("v1") if r.algo == "cocoa"]
+    with pytest.raises(ValueError, match="reward_version: 'v2' in the run, 'v1' now"):
+        plan_run(v1_run)
+
+
+def test_a_resumed_run_keeps_its_reward_version(tmp_path):
+    run = write_run(tmp_path, reach_run_config("v1"))
+    proc = cocoa("meta-train", "--resume", str(run), "--reward-version", "v2")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {run} was trained with reward version v1; a resumed run keeps its reward version"
+    ]
+
+
+def test_official_refuses_non_metaworld_runs_and_runs_without_checkpoint(tmp_path, reference_run):
+    proc = cocoa("meta-test", str(reference_run), "--official")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "Metaworld's evaluator applies to Metaworld families" in line
+    assert "'point-robot'" in line
+    run = write_run(tmp_path, reach_run_config("v2"))
+    proc = cocoa("meta-test", str(run), "--official")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "has no checkpoint to evaluate yet" in line
+
+
+def test_meta_test_official_prints_both_evaluators(tmp_path, monkeypatch):
+    """The wiring of ``--official``, with both evaluators stubbed (the real ones take minutes
+    on reach; tests/test_official.py runs them): Metaworld's gets the run's family with its
+    reward version, its task seed and the checkpoint's learner; ours runs metaworld-v3."""
+    from click.testing import CliRunner
+
+    import cocoa.evaluator
+    import cocoa.official
+    from cocoa.cli import cli
+    from cocoa.evaluator import EvalResult, TaskResult
+    from cocoa.official import OfficialResult
+    from cocoa.trainer import build, save_checkpoint
+
+    cfg = reach_run_config("v1")
+    run = write_run(tmp_path, cfg)
+    setup = build(cfg)
+    setup.learner.env_steps = 1234
+    save_checkpoint(run, setup.learner, {"iteration": 1})
+    calls = {}
+
+    def ours(learner, family, tasks, protocol, seed=0):
+        calls["ours"] = (family.reward_version, protocol.name, protocol.horizon, len(tasks))
+        results = [
+            TaskResult(t.index, [0.0] * 10, [5.0, 6.0, 7.0], [i == 0] * 3)
+            for i, t in enumerate(tasks)
+        ]
+        return EvalResult(protocol.name, results, True)
+
+    def official(learner, family, task_seed=0, **kwargs):
+        calls["official"] = (family.reward_version, task_seed, learner.env_steps)
+        return OfficialResult(
+            1.0, 42.0, {"reach-v3": 1.0}, {0: 1.0}, {"reach-v3": [0, 0, 0]}, 10, 3, 10, 500
+        )
+
+    monkeypatch.setattr(cocoa.evaluator, "evaluate", ours)
+    monkeypatch.setattr(cocoa.official, "official_evaluate", official)
+    result = CliRunner().invoke(cli, ["meta-test", str(run), "--official"])
+    assert result.exit_code == 0, result.output
+    assert calls == {"ours": ("v1", "metaworld-v3", 500, 10), "official": ("v1", 0, 1234)}
+    lines = result.stdout.splitlines()
+    assert "v1 rewards" in lines[0] and "1,234 env steps" in lines[0]
+    ours_line = next(l for l in lines if "metaworld-v3 (ours)" in l)
+    official_line = next(l for l in lines if "Metaworld evaluator" in l)
+    assert ours_line.split()[2:4] == ["0.100", "6.00"]
+    assert official_line.split()[2:4] == ["1.000", "42.00"]
+    assert "reach-v3: goals 0, 0, 0" in result.stdout
+    as_json = CliRunner().invoke(cli, ["meta-test", str(run), "--official", "--json"])
+    summary = json.loads(as_json.stdout)
+    assert summary["meta_test/success"] == pytest.approx(0.1)
+    assert summary["official"]["success"] == 1.0 and summary["official"]["return"] == 42.0
+    assert summary["reward_version"] == "v1"
+    refused = CliRunner().invoke(cli, ["meta-test", str(run), "--official", "--protocol", "thesis"])
+    assert refused.exit_code != 0 and "drop --protocol thesis" in refused.output
