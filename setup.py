@@ -21,7 +21,8 @@ setup(
         "mujoco>=3.1",
         "gymnasium[mujoco]>=1.0",
         "numpy>=1.24",
-        "pandas>=2.0",
+        # rliable 1.2 needs arch<8, and arch 7 does not import under pandas 3
+        "pandas>=2.0,<3",
         "seaborn>=0.13",
         "click>=8.1",
         "tqdm>=4.60",

@@ -28,27 +28,8 @@ CONFIDENCE = 0.95
 
 
 def rliable_library():
-    """``rliable.library``. Its bootstrap comes from ``arch``, and arch releases before 8.0
-    (which rliable 1.2 requires) fail to import under pandas 3 on one decorator whose
-    signature pandas changed (``deprecate_kwarg`` gained a leading warning class); that import
-    is retried with the old signature accepted, then pandas's decorator is put back."""
-    try:
-        return importlib.import_module("rliable.library")
-    except TypeError:
-        import pandas.util._decorators as decorators
-
-        original = decorators.deprecate_kwarg
-
-        def old_signature(*args, **kwargs):
-            if args and isinstance(args[0], str):  # (old_arg_name, new_arg_name, ...)
-                return original(FutureWarning, *args, **kwargs)
-            return original(*args, **kwargs)
-
-        decorators.deprecate_kwarg = old_signature
-        try:
-            return importlib.import_module("rliable.library")
-        finally:
-            decorators.deprecate_kwarg = original
+    """``rliable.library``, imported on first use (it pulls in arch and absl)."""
+    return importlib.import_module("rliable.library")
 
 
 @contextlib.contextmanager
