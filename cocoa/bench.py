@@ -12,7 +12,8 @@ Env sampling (steps/s, wall time, resets included; episodes of the family's hori
 * ``sampler, N workers``: the same jobs dealt to N worker processes.
 
 Updates (gradient steps/s, wall time): ``Pearl.gradient_steps`` for PEARL and CoCOA on each
-preset and device, with buffers filled by real episodes of the family; each baseline's update
+preset and device, with buffers filled by real episodes of the family, and for CoCOA with each
+other context objective (``cocoa.objectives``); each baseline's update
 on data it collected; one ``Adam.step`` over PEARL's parameters with the fused kernel and
 with ``foreach``. Every figure is the median of ``repeats`` timed blocks after one
 untimed warm-up block.
@@ -178,12 +179,21 @@ def bench_env(
 # -------------------------------------------------------------------------- updates
 
 
-def _filled_pearl(env_name: str, preset_name: str, algo: str, device: torch.device):
-    """A PEARL/CoCOA learner whose buffers hold two real episodes per training task."""
+def _filled_pearl(
+    env_name: str,
+    preset_name: str,
+    algo: str,
+    device: torch.device,
+    objective: str | None = None,
+):
+    """A PEARL/CoCOA learner (CoCOA with ``objective``, None: the default) whose buffers hold
+    two real episodes per training task."""
+    from .objectives import contrastive_choices
     from .pearl import Pearl, preset
 
     family = get_family(env_name)
     cfg = preset(family, preset_name, contrastive=algo == "cocoa")
+    cfg = contrastive_choices(cfg, objective=objective)
     cfg = replace(
         cfg,
         num_initial_steps=2 * family.horizon,
@@ -218,16 +228,26 @@ def device_rate(
 
 
 def bench_pearl_update(
-    env_name: str, preset_name: str, algo: str, device: torch.device, repeats: int
+    env_name: str,
+    preset_name: str,
+    algo: str,
+    device: torch.device,
+    repeats: int,
+    objective: str | None = None,
 ) -> Row:
-    """Gradient steps/s of ``Pearl.gradient_steps`` (one step = one meta-batch update)."""
-    agent = _filled_pearl(env_name, preset_name, algo, device)
+    """Gradient steps/s of ``Pearl.gradient_steps`` (one step = one meta-batch update);
+    ``objective``: CoCOA's context objective (None: the preset's, ``trajectory``)."""
+    agent = _filled_pearl(env_name, preset_name, algo, device, objective)
     # blocks of about a second on CPU (quick ≈ 100 steps/s, paper ≈ 2) and more on a GPU
     steps = (50 if preset_name == "quick" else 4) * (25 if device.type == "cuda" else 1)
     block = device_rate(lambda: agent.gradient_steps(steps), steps, device)
     rate, runs = median_rate(block, repeats)
     detail = {"algo": algo, "preset": preset_name, "device": device.type, "runs": runs}
-    return Row("update", f"{algo} update, {preset_name}, {device.type}", rate, "steps/s", detail)
+    label = f"{algo} update"
+    if objective is not None:
+        detail["objective"] = objective
+        label = f"{algo} update ({objective})"
+    return Row("update", f"{label}, {preset_name}, {device.type}", rate, "steps/s", detail)
 
 
 def bench_baseline_update(
@@ -312,10 +332,12 @@ def ratios(rows: list[Row], workers: int) -> dict[str, float]:
                 )
                 out[key] = r.value / foreach
         if r.section == "update" and r.detail.get("algo") == "cocoa":
-            pearl = by_name.get(r.name.replace("cocoa", "pearl", 1))
+            where = f"{r.detail['preset']}, {r.detail['device']}"
+            pearl = by_name.get(f"pearl update, {where}")
             if pearl:
-                key = f"CoCOA / PEARL update time ({r.detail['preset']}, {r.detail['device']})"
-                out[key] = pearl / r.value
+                objective = r.detail.get("objective")
+                what = f"CoCOA {objective}" if objective else "CoCOA"
+                out[f"{what} / PEARL update time ({where})"] = pearl / r.value
     return out
 
 
@@ -348,14 +370,25 @@ def run_bench(
     repeats: int,
     episodes: int,
     progress: Callable[[str], None],
+    objectives: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Every requested measurement; returns the JSON-ready report.
 
     ``algos=None``: every algorithm on the quick preset, PEARL and CoCOA only on paper (a
     paper-size MAML-TRPO or RL²-PPO batch is ~10⁵ env steps per update: minutes each on a
     CPU; name them with ``algos`` to time them anyway).
+
+    ``objectives``: CoCOA's context objectives timed besides its default, wherever CoCOA is
+    timed (None: every registered one but ``trajectory`` and ``none``, which are the CoCOA
+    and PEARL rows).
     """
     from .algorithms import list_algorithms
+    from .objectives import OBJECTIVES, check_objective
+
+    if objectives is None:
+        objectives = tuple(o for o in OBJECTIVES if o not in ("trajectory", "none"))
+    for objective in objectives:
+        check_objective(objective)
 
     rows: list[Row] = []
     if "env" in sections:
@@ -368,6 +401,12 @@ def run_bench(
                     progress(f"{algo} update, {preset_name}, {device.type}")
                     measure = bench_pearl_update if algo in PEARL_ALGOS else bench_baseline_update
                     rows.append(measure(env_name, preset_name, algo, device, repeats))
+                    for objective in objectives if algo == "cocoa" else ():
+                        progress(f"cocoa update ({objective}), {preset_name}, {device.type}")
+                        row = bench_pearl_update(
+                            env_name, preset_name, algo, device, repeats, objective
+                        )
+                        rows.append(row)
                 progress(f"Adam.step fused and foreach, {preset_name}, {device.type}")
                 rows += bench_adam(env_name, preset_name, device, repeats)
     ratio = ratios(rows, workers)

@@ -237,20 +237,37 @@ def mask_positions(
     return masked, zeroed, replaced
 
 
+class TransformerBlock(nn.Module):
+    """One post-norm Transformer encoder block with a single attention head (Vaswani et al.,
+    as M-CURL uses it): h ← LN(h + Attn(h)), then h ← LN(h + FF(h)), FF = ReLU MLP."""
+
+    def __init__(self, dim: int, ff_dim: int):
+        super().__init__()
+        self.qkv = nn.Linear(dim, 3 * dim)  # query, key and value projections in one
+        self.attn_out = nn.Linear(dim, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, ff_dim), nn.ReLU(), nn.Linear(ff_dim, dim))
+        self.norm2 = nn.LayerNorm(dim)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(h).chunk(3, dim=-1)  # (N, T, dim) each
+        attended = F.scaled_dot_product_attention(q, k, v)  # softmax(qkᵀ/√dim) v, (N, T, dim)
+        h = self.norm1(h + self.attn_out(attended))
+        return self.norm2(h + self.ff(h))
+
+
 class SequenceTransformer(nn.Module):
     """Factors ``(N, T, latent)`` → reconstructed factors, through a small Transformer
-    encoder: input projection, learned positional embedding, ``layers`` post-norm blocks
-    (self-attention and feed-forward, each with a residual and layer norm), output head."""
+    encoder: input projection of (μ, log σ²), learned positional embedding, ``layers``
+    single-head blocks (self-attention and feed-forward, each with a residual and layer
+    norm), output head to (μ, softplus σ²)."""
 
-    def __init__(self, latent_dim: int, dim: int, max_len: int, layers: int = 2, heads: int = 1):
+    def __init__(self, latent_dim: int, dim: int, max_len: int, layers: int = 2):
         super().__init__()
         self.latent_dim = latent_dim
         self.inp = nn.Linear(2 * latent_dim, dim)
         self.pos = nn.Parameter(0.02 * torch.randn(max_len, dim))
-        block = nn.TransformerEncoderLayer(
-            dim, heads, dim_feedforward=4 * dim, dropout=0.0, batch_first=True
-        )  # no dropout: it would draw from torch's global generator
-        self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
+        self.blocks = nn.Sequential(*[TransformerBlock(dim, 2 * dim) for _ in range(layers)])
         self.out = nn.Linear(dim, 2 * latent_dim)
 
     def forward(self, mu: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

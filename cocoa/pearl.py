@@ -105,7 +105,7 @@ class PearlConfig:
     key_momentum: float = 0.99
     query_kl_weight: float = 0.1  # weight of KL(q ‖ N(0, I)) on the queries, inside the term
     mask_prob: float = 0.5  # masked: ρ, M-CURL's
-    transformer_dim: int = 64  # masked: the Transformer's width
+    transformer_dim: int = 32  # masked: the Transformer's width (feed-forward: twice it)
     predictor_hidden: int = 64  # predictive: width of the prediction, projection heads
     # augmentations (cocoa.augment) of the objective's views; augment_context: also of
     # PEARL's RL context (RAD), with or without an objective

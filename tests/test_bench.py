@@ -37,6 +37,13 @@ def test_ratios_from_hand_made_rows():
             "steps/s",
             {"algo": "cocoa", "preset": "quick", "device": "cpu"},
         ),
+        Row(
+            "update",
+            "cocoa update (masked), quick, cpu",
+            50.0,
+            "steps/s",
+            {"algo": "cocoa", "preset": "quick", "device": "cpu", "objective": "masked"},
+        ),
     ]
     r = ratios(rows, workers=2)
     assert r["fast path / stock env.step"] == pytest.approx(1.6)
@@ -45,6 +52,7 @@ def test_ratios_from_hand_made_rows():
     assert r["2 workers / 1 worker (quick policy)"] == pytest.approx(1.8)
     # time per update: 1/80 over 1/100
     assert r["CoCOA / PEARL update time (quick, cpu)"] == pytest.approx(1.25)
+    assert r["CoCOA masked / PEARL update time (quick, cpu)"] == pytest.approx(2.0)
     table = format_table(rows, r)
     assert "sampler, 2 workers, quick policy" in table and "1.25" in table
 
@@ -90,7 +98,8 @@ def test_bench_env_section_writes_a_table_and_json(tmp_path):
 def test_bench_update_section_times_pearl_and_cocoa(tmp_path):
     out = tmp_path / "bench.json"
     args = ["bench", "--env", "point-robot", "--only", "update", "--preset", "quick"]
-    args += ["--algo", "pearl", "--algo", "cocoa", "--repeats", "1", "--json", str(out)]
+    args += ["--algo", "pearl", "--algo", "cocoa", "--objective", "masked"]
+    args += ["--repeats", "1", "--json", str(out)]
     proc = cocoa(*args)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
@@ -98,12 +107,15 @@ def test_bench_update_section_times_pearl_and_cocoa(tmp_path):
     assert set(rows) == {
         "pearl update, quick, cpu",
         "cocoa update, quick, cpu",
+        "cocoa update (masked), quick, cpu",
         "Adam.step fused, quick, cpu",
         "Adam.step foreach, quick, cpu",
     }
+    pearl = rows["pearl update, quick, cpu"]["value"]
     ratio = report["ratios"]["CoCOA / PEARL update time (quick, cpu)"]
-    expected = rows["pearl update, quick, cpu"]["value"] / rows["cocoa update, quick, cpu"]["value"]
-    assert ratio == pytest.approx(expected)
+    assert ratio == pytest.approx(pearl / rows["cocoa update, quick, cpu"]["value"])
+    ratio = report["ratios"]["CoCOA masked / PEARL update time (quick, cpu)"]
+    assert ratio == pytest.approx(pearl / rows["cocoa update (masked), quick, cpu"]["value"])
     fused = report["ratios"]["fused / foreach Adam.step speed (quick, cpu)"]
     assert fused == pytest.approx(
         rows["Adam.step fused, quick, cpu"]["value"]
@@ -116,6 +128,7 @@ def test_bench_update_section_times_pearl_and_cocoa(tmp_path):
     [
         (["--env", "reachh"], "did you mean"),
         (["--algo", "nope"], "unknown algorithm"),
+        (["--objective", "maskd"], "unknown objective 'maskd'; did you mean masked?"),
         (["--workers", "0"], "--workers"),
         (["--device", "tpu"], "--device"),
     ],
