@@ -528,7 +528,7 @@ def reproduce(set_name, list_sets, out, seeds, workers, check_only, record, quie
 
     if list_sets or not set_name:
         for s in rep.SETS.values():
-            click.echo(f"{s.name:<14}{s.description}; {', '.join(s.algos)}; {s.steps:,} env steps")
+            click.echo(f"{s.name:<20}{s.description}; {', '.join(s.algos)}; {s.steps:,} env steps")
         if not list_sets:
             click.echo("choose one: cocoa reproduce SET", err=True)
         return
