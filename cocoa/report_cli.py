@@ -1,7 +1,8 @@
 """``cocoa sweep``, ``cocoa table``, ``cocoa ablate`` and ``cocoa plot``.
 
 ``register(cli)`` adds them to the ``cocoa`` group. Reading commands (table, ablate without
-``--run``, plot) import only ``cocoa.report``; training code is imported by sweep workers.
+``--run``, plot) import only ``cocoa.report`` (ablate also a registry, to check the name of a
+value that no run has); training code is imported by sweep workers.
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ def _sweep(
     objective=None,
     augment=None,
     augment_context=False,
+    objectives=None,
+    augments=None,
     out,
     seeds,
     steps,
@@ -193,6 +196,8 @@ def _sweep(
         objective=objective,
         augment=augment,
         augment_context=augment_context,
+        objectives=objectives,
+        augments=augments,
     )
     if dry_run:
         for run, action in plan(runs):
@@ -245,6 +250,20 @@ def _finish_sweep(result) -> None:
     help="CoCOA similarities to sweep (runs named <similarity>-seed<k>).",
 )
 @click.option(
+    "--objectives",
+    default=None,
+    callback=_csv_list,
+    help="CoCOA context objectives to sweep (runs named <objective>-seed<k>); the grid form "
+    "of --objective.",
+)
+@click.option(
+    "--augments",
+    default=None,
+    callback=_csv_list,
+    help="Augmentations to sweep, a chain joined by + (crop,noise,crop+noise; runs named "
+    "aug-<chain>-seed<k>); the grid form of --augment.",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False),
     default=DEFAULT_RUNS,
@@ -254,8 +273,8 @@ def _finish_sweep(result) -> None:
 @_sweep_options
 @click.option("--dry-run", is_flag=True, help="Print what each run would do, run nothing.")
 def sweep(**kwargs):
-    """Run a grid of algorithms x envs x seeds (x similarities), skipping finished runs and
-    resuming killed ones. Exits 1 when a run failed or diverged."""
+    """Run a grid of algorithms x envs x seeds (x objectives x augmentations x similarities),
+    skipping finished runs and resuming killed ones. Exits 1 when a run failed or diverged."""
     result = _sweep(**kwargs)
     if result is not None:
         _finish_sweep(result)
@@ -373,25 +392,139 @@ def table(
     _emit_table(result, fmt, output)
 
 
+AXIS_DEFAULT_VALUES = {"similarity": ["bhattacharyya", "bilinear"]}  # the thesis's Table 5.2
+#: Each axis's example for the error that asks for --values.
+_AXIS_EXAMPLES = {
+    "objective": "trajectory,transition,masked (see `cocoa objectives`)",
+    "augment": "crop,noise,crop+noise (see `cocoa augmentations`)",
+}
+
+
+def _ablation_axis(axis, values, similarities, objective, augment):
+    """(axis, values) of ``cocoa ablate`` from ``--axis``/``--values`` or the old spelling
+    ``--similarities`` (= ``--axis similarity --values``); augmentation chains normalised to
+    ``a+b``. A conflicting or missing choice is a ``click.UsageError``."""
+    if similarities:
+        if axis not in (None, "similarity"):
+            raise click.UsageError(
+                f"--similarities is the similarity axis's values; with --axis {axis} give the "
+                "values with --values"
+            )
+        if values:
+            raise click.UsageError("give --values or --similarities, not both")
+        axis, values = "similarity", similarities
+    axis = axis or "similarity"
+    if not values:
+        if axis not in AXIS_DEFAULT_VALUES:
+            raise click.UsageError(
+                f"--axis {axis} needs --values, e.g. --values {_AXIS_EXAMPLES[axis]}"
+            )
+        values = AXIS_DEFAULT_VALUES[axis]
+    if axis == "augment":
+        from cocoa.sweep import parse_list
+
+        values = list(dict.fromkeys("+".join(parse_list(v.replace("+", ","))) for v in values))
+        values = [v for v in values if v]
+    fixed = {"objective": objective, "augment": augment}
+    if fixed.get(axis) is not None:
+        raise click.UsageError(
+            f"--{axis} fixes the {axis} of the runs; with --axis {axis} give its values with "
+            "--values"
+        )
+    return axis, values
+
+
+def _check_axis_values(axis, values, runs=()):
+    """A value that no run has must at least be a registered name (``ValueError``, one line,
+    from the registry); the thesis's values need no check (and no torch)."""
+    have = {r.axis_value(axis) for r in runs}
+    for value in values:
+        if value in have or value in AXIS_DEFAULT_VALUES.get(axis, []):
+            continue
+        if axis == "objective":
+            from cocoa.objectives import check_objective
+
+            check_objective(value)
+        elif axis == "augment":
+            from cocoa.objectives import parse_augment
+
+            parse_augment(value.replace("+", ","))
+        else:
+            from cocoa.contrastive import check_similarity
+
+            check_similarity(value)
+
+
+def _ablation_sweep(axis, values, envs, runs_dir, sweep_kwargs):
+    """``ablate --run``: the sweep that makes every value's runs. An objective or augment
+    value that is the default (CoCOA's objective; the objective's own augmentations) runs as
+    the plain sweep names it (``seed<k>``, or ``<objective>-seed<k>``), so its runs are
+    reused; objective ``none`` is PEARL, run as ``--algos pearl``."""
+    if axis == "similarity":
+        return _sweep(algos=["cocoa"], envs=envs, similarities=values, out=runs_dir, **sweep_kwargs)
+    from cocoa.objectives import OBJECTIVE_REGISTRY, parse_augment
+    from cocoa.pearl import PearlConfig
+
+    default_objective = PearlConfig().objective
+    if axis == "objective":
+        algos = ["cocoa"] * any(v != "none" for v in values) + ["pearl"] * ("none" in values)
+        objectives = [None if v == default_objective else v for v in values if v != "none"]
+        return _sweep(
+            algos=algos,
+            envs=envs,
+            similarities=None,
+            objectives=objectives or None,
+            out=runs_dir,
+            **sweep_kwargs,
+        )
+    objective = sweep_kwargs["objective"] or default_objective
+    default = OBJECTIVE_REGISTRY.get(objective).default_augment
+    augments = [None if parse_augment(v.replace("+", ",")) == default else v for v in values]
+    algos = ["cocoa"] if objective != "none" else ["pearl"]
+    return _sweep(
+        algos=algos,
+        envs=envs,
+        similarities=None,
+        augments=augments,
+        out=runs_dir,
+        **sweep_kwargs,
+    )
+
+
 @click.command()
 @click.option(
-    "--similarities",
-    default="bhattacharyya,bilinear",
-    show_default=True,
+    "--axis",
+    type=click.Choice(["objective", "augment", "similarity"]),
+    default=None,
+    help="The axis of the contrastive design space whose values are the columns "
+    "[default: similarity].",
+)
+@click.option(
+    "--values",
+    default=None,
     callback=_csv_list,
-    help="Similarities to compare (columns).",
+    help="The axis's values to compare (comma-separated; an augmentation chain joined by +: "
+    "crop+noise) [default for similarity: bhattacharyya,bilinear].",
+)
+@click.option(
+    "--similarities",
+    default=None,
+    callback=_csv_list,
+    help="Old spelling of --axis similarity --values S,T.",
 )
 @_table_options
 @click.option(
     "--run",
     "do_run",
     is_flag=True,
-    help="First run the missing CoCOA runs (sweep into --runs; needs --envs).",
+    help="First run the missing runs of every value (a sweep into --runs; needs --envs).",
 )
 @_sweep_options
 def ablate(
     runs_dir,
     envs,
+    axis,
+    values,
     similarities,
     metric,
     at_steps,
@@ -402,24 +535,52 @@ def ablate(
     do_run,
     **sweep_kwargs,
 ):
-    """Similarity ablation like thesis Table 5.2: CoCOA runs per similarity, with
-    "X beats Y on k out of N envs" lines."""
-    from cocoa.report import build_table, load_runs
+    """Ablation like thesis Table 5.2 along one axis of the contrastive objective: envs x
+    the axis's values (objectives, augmentations or similarities), mean [95% CI] over seeds,
+    with "X beats Y on k out of N envs" lines.
 
-    if do_run:
-        result = _sweep(
-            algos=["cocoa"], envs=envs, similarities=similarities, out=runs_dir, **sweep_kwargs
+    --objective, --augment and --augment-context hold the other axes fixed: only runs with
+    those choices are read (and --run makes them). Without --objective, a similarity or
+    augment ablation reads CoCOA's own objective (trajectory); without --augment-context,
+    runs with RAD's switch on are left out. Objective `none` is PEARL."""
+    from cocoa.report import build_table, load_runs
+    from cocoa.report.runs import AXIS_FILTERS, DEFAULT_OBJECTIVE
+    from cocoa.sweep import parse_list
+
+    objective, augment = sweep_kwargs["objective"], sweep_kwargs["augment"]
+    axis, values = _ablation_axis(axis, values, similarities, objective, augment)
+    if (reference or reference_file) and axis != "similarity":
+        raise click.UsageError(
+            "--reference: the thesis publishes an ablation of the similarity only (Table 5.2)"
         )
+    if do_run:
+        _check_axis_values(axis, values)
+        result = _ablation_sweep(axis, values, envs, runs_dir, sweep_kwargs)
         click.echo(result.summary(), err=True)
-    runs = load_runs(runs_dir, envs=envs, algos=["cocoa"], similarities=similarities)
+    # the other axes held fixed: as given, else CoCOA's objective (so a similarity or
+    # augment ablation never pools another objective's runs) and any augmentations
+    filters = {
+        "objectives": [objective or DEFAULT_OBJECTIVE],
+        "augments": ["+".join(parse_list(augment))] if augment else None,
+        "similarities": None,
+        "augment_context": sweep_kwargs["augment_context"],
+        "algos": ["cocoa"] if axis == "similarity" else None,
+    }
+    filters[AXIS_FILTERS[axis]] = values
+    try:
+        runs = load_runs(runs_dir, envs=envs, **filters)
+    except ValueError:
+        _check_axis_values(axis, values)  # a misspelt value says so, rather than "no runs"
+        raise
+    _check_axis_values(axis, values, runs)
     result_table = build_table(
         runs,
         metric=metric,
         budget=at_steps,
-        by="similarity",
+        by=axis,
         envs=envs,
-        columns=similarities,
-        reference=_reference("similarity", reference, reference_file),
+        columns=values,
+        reference=_reference(axis, reference, reference_file),
     )
     _emit_table(result_table, fmt, output)
     if do_run and not result.ok:

@@ -1,9 +1,12 @@
-"""Sweeps: a grid of runs (algorithms x envs x seeds [x similarities]) executed in parallel
-local processes or as Ray tasks, each writing its own run directory.
+"""Sweeps: a grid of runs (algorithms x envs x seeds [x objectives x augmentations x
+similarities]) executed in parallel local processes or as Ray tasks, each writing its own run
+directory.
 
-Run directories are deterministic, ``<out>/<env>/<algo>/<name>`` with ``name`` = ``seed<k>``
-or ``<similarity>-seed<k>`` when the sweep varies the similarity, so a relaunched sweep finds
-its runs again and decides per run (``plan``):
+Run directories are deterministic, ``<out>/<env>/<algo>/<name>`` with ``name`` = ``seed<k>``,
+or prefixed by the choices that took effect on the run: ``<objective>-`` (``--objective(s)``),
+``aug-<a>[+<b>]-`` (``--augment(s)``), ``augctx-`` (``--augment-context``) and
+``<similarity>-`` (``--similarities``), in that order (``masked-aug-noise-bilinear-seed3``), so
+a relaunched sweep finds its runs again and decides per run (``plan``):
 
 * another live process holds the run's lock (``cocoa.runs.RunLock``) → leave it alone and
   report it ``busy``;
@@ -37,6 +40,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from itertools import product
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -141,7 +145,13 @@ def variant_name(algo_config: Any, objective: str | None, augment: str | None, c
     parts = []
     if objective is not None and getattr(algo_config, "objective", None) == objective:
         parts.append(objective)
-    if augment is not None and getattr(algo_config, "augment", None) == parse_augment(augment):
+    # augmentations act with a context objective or RAD's switch (not in PEARL alone, whose
+    # unused default can equal the value)
+    acts = getattr(algo_config, "augment_context", False) or (
+        getattr(algo_config, "contrastive_weight", 0) > 0
+        and getattr(algo_config, "objective", "none") != "none"
+    )
+    if augment is not None and acts and algo_config.augment == parse_augment(augment):
         parts.append("aug-" + "+".join(parse_augment(augment)))
     if ctx and getattr(algo_config, "augment_context", False):
         parts.append("augctx")
@@ -156,6 +166,9 @@ class SweepRun:
         env, algo, seed, similarity: the grid point (``similarity`` None: the preset's).
         run_dir: ``<out>/<env>/<algo>/<name>``.
         config: the resolved ``RunConfig`` as a JSON-ready dict (what ``config.json`` holds).
+        objective, augment: the grid point's ``--objectives`` and ``--augments`` values that
+            took effect on the run (augment ``+``-joined); None: the preset's (or the
+            objective's default augmentations).
     """
 
     env: str
@@ -164,6 +177,8 @@ class SweepRun:
     similarity: str | None
     run_dir: Path
     config: dict[str, Any] = field(repr=False, compare=False)
+    objective: str | None = None
+    augment: str | None = None
 
     @property
     def label(self) -> str:
@@ -188,10 +203,12 @@ def expand_grid(
     objective: str | None = None,
     augment: str | None = None,
     augment_context: bool = False,
+    objectives: Sequence[str] | None = None,
+    augments: Sequence[str] | None = None,
 ) -> list[SweepRun]:
     """Every run of the grid with its resolved config, in a stable order (env, algo,
-    similarity, seed). Every config is built and validated here, so a bad name or value
-    stops the sweep before anything runs (``ValueError``, one line).
+    objective, augment, similarity, seed). Every config is built and validated here, so a bad
+    name or value stops the sweep before anything runs (``ValueError``, one line).
 
     ``device`` is resolved on this machine. ``worker_device="cuda"`` is for Ray clusters
     whose workers have GPUs this machine lacks: configs are built for the CPU, then their
@@ -203,6 +220,12 @@ def expand_grid(
     ``objective``, ``augment``, ``augment_context``: meta-train's flags, applied to the runs
     of the algorithms they apply to (``cocoa.objectives.contrastive_choices``; one that applies
     to no algorithm of the grid is a ``ValueError``); those runs' names start with them.
+
+    ``objectives``, ``augments``: grid dimensions, several values of ``objective`` and
+    ``augment`` (an augment value chains names with ``+`` or ``,``: ``crop+noise``). A value
+    that does not apply to an algorithm (an objective for PEARL) leaves that algorithm's runs
+    as they are, once, not once per value. One value is the same as the single flag, with the
+    same run names.
     """
     from cocoa.algorithms import check_budget, get_algorithm
     from cocoa.config import make_run_config, to_dict
@@ -217,48 +240,86 @@ def expand_grid(
         raise ValueError(
             f"--similarities applies to {', '.join(SIMILARITY_ALGOS)}; none in --algos"
         )
+    objective_values = _axis_values("objective", objective, objectives)
+    augment_values = [
+        None if a is None else ",".join(parse_list(a.replace("+", ",")))
+        for a in _axis_values("augment", augment, augments)
+    ]
     if worker_device is not None:
         device = "cpu"
         if preset == "auto":
             preset = "paper" if worker_device == "cuda" else "quick"
-    runs = []
-    choices = dict(objective=objective, augment=augment, augment_context=augment_context)
-    applied, unapplied = False, None  # a choice took effect; the first config, to say why not
-    for env in envs:
-        for algo in algos:
-            for sim in (sims or [None]) if algo in SIMILARITY_ALGOS else [None]:
-                for seed in seeds:
-                    cfg = make_run_config(
-                        env=env,
-                        algo=algo,
-                        seed=seed,
-                        steps=steps,
-                        preset=preset,
-                        protocol=protocol,
-                        device=device,
-                        similarity=sim,
-                        overrides=overrides,
-                        reward_version=reward_version,
-                    )
-                    algo_config = contrastive_choices(cfg.algo_config, **choices, strict=False)
-                    variant = variant_name(algo_config, objective, augment, augment_context)
-                    applied = applied or bool(variant)
-                    unapplied = cfg.algo_config if unapplied is None else unapplied
-                    cfg = replace(cfg, algo_config=algo_config)
-                    if seed == seeds[0]:  # the budget check does not depend on the seed
-                        check_budget(cfg)
-                    config = json.loads(json.dumps(to_dict(cfg)))
-                    if worker_device is not None:
-                        config["device"] = worker_device
-                    name = run_name(seed, sim, variant)
-                    run_dir = run_dir_for(Path(out), cfg.env, cfg.algo, name)
-                    runs.append(SweepRun(cfg.env, cfg.algo, seed, sim, run_dir, config))
-    if unapplied is not None and not applied:
-        contrastive_choices(unapplied, **choices)  # raises why, in one line
-    dirs = [r.run_dir for r in runs]
+    runs: list[tuple[int, int, SweepRun]] = []  # (env index, algo index, run)
+    seen: dict[Path, SweepRun] = {}  # a value that does not apply repeats the same run
+    for obj, aug in product(objective_values, augment_values):
+        choices = dict(objective=obj, augment=aug, augment_context=augment_context)
+        applied, unapplied = False, None  # a choice took effect; a config, to say why not
+        for (i, env), (j, algo) in product(enumerate(envs), enumerate(algos)):
+            sim_values = (sims or [None]) if algo in SIMILARITY_ALGOS else [None]
+            for sim, seed in product(sim_values, seeds):
+                cfg = make_run_config(
+                    env=env,
+                    algo=algo,
+                    seed=seed,
+                    steps=steps,
+                    preset=preset,
+                    protocol=protocol,
+                    device=device,
+                    similarity=sim,
+                    overrides=overrides,
+                    reward_version=reward_version,
+                )
+                algo_config = contrastive_choices(cfg.algo_config, **choices, strict=False)
+                variant = variant_name(algo_config, obj, aug, augment_context)
+                applied = applied or bool(variant)
+                unapplied = cfg.algo_config if unapplied is None else unapplied
+                cfg = replace(cfg, algo_config=algo_config)
+                if seed == seeds[0]:  # the budget check does not depend on the seed
+                    check_budget(cfg)
+                config = json.loads(json.dumps(to_dict(cfg)))
+                if worker_device is not None:
+                    config["device"] = worker_device
+                run_dir = run_dir_for(Path(out), cfg.env, cfg.algo, run_name(seed, sim, variant))
+                if run_dir in seen and seen[run_dir].config == config:
+                    continue  # this algorithm's run for another value, on which it takes none
+                took_objective = bool(variant_name(algo_config, obj, None, False))
+                run = SweepRun(
+                    cfg.env,
+                    cfg.algo,
+                    seed,
+                    sim,
+                    run_dir,
+                    config,
+                    objective=obj if took_objective else None,
+                    augment=_took_augment(algo_config, aug),
+                )
+                seen[run_dir] = run
+                runs.append((i, j, run))
+        if unapplied is not None and not applied:
+            contrastive_choices(unapplied, **choices)  # raises why, in one line
+    dirs = [r.run_dir for _, _, r in runs]
     if len(set(dirs)) != len(dirs):
         raise ValueError("the grid names two runs alike (an env or algorithm listed twice?)")
-    return runs
+    return [r for _, _, r in sorted(runs, key=lambda t: t[:2])]  # stable: env, algo, ...
+
+
+def _axis_values(axis: str, single: str | None, several: Sequence[str] | None) -> list:
+    """The values of one grid axis: ``--<axis>s`` (several; a None among them is the
+    preset's), or ``--<axis>`` (one), or ``[None]`` (the preset's). Both given is a
+    ``ValueError``."""
+    if isinstance(several, str):
+        several = parse_list(several)
+    values = [v.strip() if isinstance(v, str) else v for v in several or []]
+    values = list(dict.fromkeys(v for v in values if v != ""))
+    if values and single is not None:
+        raise ValueError(f"give --{axis} or --{axis}s, not both")
+    return values or [single]
+
+
+def _took_augment(algo_config: Any, augment: str | None) -> str | None:
+    """``augment`` (``+``-joined) when it took effect in ``algo_config``, else None."""
+    took = augment is not None and variant_name(algo_config, None, augment, False)
+    return "+".join(algo_config.augment) if took else None
 
 
 # -------------------------------------------------------------------------------- plan

@@ -40,15 +40,18 @@ def write_run(
     success: list[float] | None = None,
     name: str | None = None,
     reward_version: str | None = None,
+    algo_extra: dict | None = None,
 ) -> Path:
     """A run directory as the trainer writes it: meta-tests at ``points`` (env steps, return)
-    with a training row without meta-test between consecutive ones."""
+    with a training row without meta-test between consecutive ones. ``algo_extra``: more
+    ``algo_config`` keys (``objective``, ``augment`` as a list, ``augment_context``)."""
     run_dir = run_dir_for(root, env, algo, name or f"seed{seed}")
     run_dir.mkdir(parents=True)
     algo_config = {"latent_dim": 5, "kl_lambda": 0.1}
     if similarity is not None:  # as PEARL/CoCOA write it: PEARL has the term switched off
         algo_config["similarity"] = similarity
         algo_config["contrastive_weight"] = 0.0 if algo == "pearl" else 0.1
+    algo_config |= algo_extra or {}
     config = {
         "env": env,
         "algo": algo,
@@ -539,6 +542,238 @@ def test_table_splits_cocoa_by_similarity_and_notes_duplicates(tmp_path: Path):
     duplicate = next(n for n in table.notes if n.startswith("ignored 1 duplicate run"))
     assert duplicate.endswith("reach/cocoa/seed0 (kept bhattacharyya-seed0)")
     assert len(table.improvement) == 2
+
+
+# ------------------------------------------------------------- ablation across the axes
+
+
+def ablation_cli(capsys, *args: str) -> str:
+    main(["ablate", *args])
+    return capsys.readouterr().out
+
+
+def test_axis_values_read_from_config(tmp_path: Path):
+    root = tmp_path / "runs"
+    old = write_run(root, "reach", "cocoa", 0, final(1.0), similarity="bilinear")
+    chain = write_run(
+        root,
+        "reach",
+        "cocoa",
+        1,
+        final(1.0),
+        similarity="bhattacharyya",
+        algo_extra={"objective": "masked", "augment": ["crop", "noise"]},
+    )
+    pearl = write_run(root, "reach", "pearl", 0, final(1.0), similarity="bhattacharyya")
+    rad = write_run(
+        root,
+        "reach",
+        "pearl",
+        1,
+        final(1.0),
+        similarity="bhattacharyya",
+        algo_extra={"objective": "none", "augment": ["noise"], "augment_context": True},
+    )
+    maml = write_run(root, "reach", "maml-trpo", 0, final(1.0))
+    read = {p: report.load_run(p) for p in (old, chain, pearl, rad, maml)}
+    values = {p: tuple(read[p].axis_value(a) for a in report.AXES) for p in read}
+    assert values[old] == ("trajectory", "crop", "bilinear")  # written before the fields
+    assert values[chain] == ("masked", "crop+noise", "bhattacharyya")
+    assert values[pearl] == ("none", None, None)  # augmentations act on nothing in PEARL
+    assert values[rad] == ("none", "noise", None)  # RAD's switch: PEARL's context augmented
+    assert values[maml] == (None, None, None)
+    assert [read[p].augment_context for p in (old, rad)] == [False, True]
+    with pytest.raises(ValueError, match="unknown axis 'kl'"):
+        read[old].axis_value("kl")
+
+
+@pytest.fixture
+def objective_runs(tmp_path: Path) -> Path:
+    """3 envs x 3 seeds of CoCOA's trajectory objective (config without the field) and of
+    masked, PEARL on point-robot (1 seed), and runs an objective ablation must not read."""
+    root = tmp_path / "runs"
+    values = {  # env: (trajectory by seed, masked by seed)
+        "point-robot": ([1.0, 2.0, 3.0], [2.0, 3.0, 4.0]),
+        "sparse-point-robot": ([5.0, 5.0, 5.0], [1.0, 2.0, 6.0]),
+        "cheetah-vel": ([1.0, 1.0, 1.0], [3.0, 3.0, 3.0]),
+    }
+    for env, (trajectory, masked) in values.items():
+        for seed in range(3):
+            write_run(root, env, "cocoa", seed, final(trajectory[seed]), similarity="bhattacharyya")
+            write_run(
+                root,
+                env,
+                "cocoa",
+                seed,
+                final(masked[seed]),
+                similarity="bhattacharyya",
+                name=f"masked-seed{seed}",
+                algo_extra={"objective": "masked", "augment": ["crop"]},
+            )
+    write_run(root, "point-robot", "pearl", 0, final(0.5), similarity="bhattacharyya")
+    write_run(  # another objective, RAD's switch, another algorithm: none of them is read
+        root,
+        "point-robot",
+        "cocoa",
+        0,
+        final(99.0),
+        similarity="bhattacharyya",
+        name="transition-seed0",
+        algo_extra={"objective": "transition", "augment": ["noise"]},
+    )
+    write_run(
+        root,
+        "point-robot",
+        "cocoa",
+        0,
+        final(99.0),
+        similarity="bhattacharyya",
+        name="masked-augctx-seed0",
+        algo_extra={"objective": "masked", "augment": ["crop"], "augment_context": True},
+    )
+    write_run(root, "point-robot", "maml-trpo", 0, final(99.0))
+    return root
+
+
+def test_objective_ablation_hand_computed(objective_runs: Path, capsys):
+    runs = report.load_runs(
+        objective_runs, objectives=["trajectory", "masked", "none"], augment_context=False
+    )
+    table = report.build_table(runs, by="objective", columns=["trajectory", "masked", "none"])
+    assert table.columns == ["trajectory", "masked", "none"]
+    assert table.labels["none"] == "none (PEARL)"
+    means = {k: c.mean for k, c in table.cells.items()}
+    assert means == {
+        ("cheetah-vel", "trajectory"): 1.0,
+        ("cheetah-vel", "masked"): 3.0,
+        ("point-robot", "trajectory"): 2.0,
+        ("point-robot", "masked"): 3.0,
+        ("point-robot", "none"): 0.5,
+        ("sparse-point-robot", "trajectory"): 5.0,
+        ("sparse-point-robot", "masked"): 3.0,
+    }
+    # seeds 2, 3, 4: a resample of all 2s (or all 4s) has probability 1/27 > 2.5%
+    cell = table.cells["point-robot", "masked"]
+    assert (cell.low, cell.high, cell.n) == (2.0, 4.0, 3)
+    assert table.wins("masked", "trajectory") == (2, 0, 3)
+    assert table.wins("trajectory", "none") == (1, 0, 1)
+    # the command line: rows envs, columns the values, one win line per pair
+    out = ablation_cli(
+        capsys, "--runs", str(objective_runs), "--axis", "objective", "--values",
+        "trajectory,masked,none",
+    )  # fmt: skip
+    assert "| environment | trajectory | masked | none (PEARL) |" in out
+    assert "| point-robot | 2.00 [1.00, 3.00] | **3.00** [2.00, 4.00] | 0.50 (n=1/3) |" in out
+    assert "| sparse-point-robot | **5.00** [5.00, 5.00] | 3.00 [1.00, 6.00] | — |" in out
+    assert "- masked beats trajectory on 2 out of 3 envs (trajectory wins 1)" in out
+    assert "- trajectory beats none (PEARL) on 1 out of 1 envs (none (PEARL) wins 0)" in out
+    assert "- masked beats none (PEARL) on 1 out of 1 envs (none (PEARL) wins 0)" in out
+    assert "99.00" not in out and "duplicate" not in out
+    # PEARL is a column only when named
+    out = ablation_cli(
+        capsys, "--runs", str(objective_runs), "--axis", "objective", "--values",
+        "masked,trajectory", "--envs", "point-robot",
+    )  # fmt: skip
+    assert "| environment | masked | trajectory |" in out and "PEARL" not in out
+    assert "- masked beats trajectory on 1 out of 1 envs (trajectory wins 0)" in out
+
+
+def test_augment_ablation_hand_computed(tmp_path: Path, capsys):
+    root = tmp_path / "runs"
+    values = {  # value: {env: returns by seed}; crop is what a config without the field has
+        None: {"point-robot": [1.0, 3.0], "sparse-point-robot": [4.0, 4.0]},
+        "noise": {"point-robot": [5.0, 5.0], "sparse-point-robot": [1.0, 2.0]},
+        "crop+noise": {"point-robot": [2.0, 4.0], "sparse-point-robot": [6.0, 8.0]},
+    }
+    for value, by_env in values.items():
+        extra = {"augment": value.split("+")} if value else {}
+        for env, returns in by_env.items():
+            for seed, r in enumerate(returns):
+                name = f"aug-{value}-seed{seed}" if value else None
+                write_run(
+                    root, env, "cocoa", seed, final(r), similarity="bhattacharyya",
+                    name=name, algo_extra=extra,
+                )  # fmt: skip
+    for seed in range(2):  # PEARL: without RAD's switch no augmentation acts; with it, noise
+        write_run(root, "point-robot", "pearl", seed, final(0.0), similarity="bhattacharyya")
+        write_run(
+            root, "point-robot", "pearl", seed, final(7.0), similarity="bhattacharyya",
+            name=f"rad-seed{seed}",
+            algo_extra={"objective": "none", "augment": ["noise"], "augment_context": True},
+        )  # fmt: skip
+    args = ["--runs", str(root), "--axis", "augment", "--values", "crop,noise,crop+noise"]
+    out = ablation_cli(capsys, *args)
+    assert "| environment | crop | noise | crop+noise |" in out
+    assert "| point-robot | 2.00 [1.00, 3.00] | **5.00** [5.00, 5.00] | 3.00 [2.00, 4.00] |" in out
+    assert (
+        "| sparse-point-robot | 4.00 [4.00, 4.00] | 1.50 [1.00, 2.00] | **7.00** [6.00, 8.00] |"
+        in out
+    )
+    assert "- crop beats noise on 1 out of 2 envs (noise wins 1)" in out
+    assert "- crop+noise beats crop on 2 out of 2 envs (crop wins 0)" in out
+    assert "- noise beats crop+noise on 1 out of 2 envs (crop+noise wins 1)" in out
+    # the other axes held fixed: PEARL with RAD's noise, as its own ablation
+    out = ablation_cli(
+        capsys, "--runs", str(root), "--axis", "augment", "--values", "noise",
+        "--objective", "none", "--augment-context",
+    )  # fmt: skip
+    assert "| point-robot | 7.00 [7.00, 7.00] |" in out and "sparse-point-robot" not in out
+
+
+def test_similarity_ablation_old_spelling_and_other_objectives(objective_runs: Path, capsys):
+    for seed, value in enumerate([4.0, 6.0]):  # bilinear runs on point-robot
+        write_run(
+            objective_runs, "point-robot", "cocoa", seed, final(value), similarity="bilinear",
+            name=f"bilinear-seed{seed}",
+        )  # fmt: skip
+    root = str(objective_runs)
+    default = ablation_cli(capsys, "--runs", root)
+    old = ablation_cli(capsys, "--runs", root, "--similarities", "bhattacharyya,bilinear")
+    new = ablation_cli(
+        capsys, "--runs", root, "--axis", "similarity", "--values", "bhattacharyya,bilinear"
+    )
+    assert default == old == new
+    # CoCOA's objective only: the masked runs (with a similarity too) are not pooled in
+    assert "| point-robot | 2.00 [1.00, 3.00] | **5.00** [4.00, 6.00] (n=2/3) |" in new
+    assert "| sparse-point-robot | 5.00 [5.00, 5.00] | — |" in new
+    assert "- Bilinear beats Bhattacharyya on 1 out of 1 envs (Bhattacharyya wins 0)" in new
+    masked = ablation_cli(capsys, "--runs", root, "--objective", "masked")
+    assert "| sparse-point-robot | 3.00 [1.00, 6.00] | — |" in masked
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--axis", "obj"], "Invalid value for '--axis': 'obj' is not one of"),
+        (["--axis", "objective"], "--axis objective needs --values, e.g. --values"),
+        (["--axis", "augment"], "--axis augment needs --values"),
+        (
+            ["--axis", "objective", "--values", "trajectory,maskd"],
+            "unknown objective 'maskd'; did you mean masked?",
+        ),
+        (["--axis", "augment", "--values", "crop+nois"], "known: crop, noise"),
+        (["--values", "no-such-sim"], "unknown similarity 'no-such-sim'"),
+        (
+            ["--axis", "objective", "--values", "masked", "--similarities", "bilinear"],
+            "--similarities is the similarity axis's values; with --axis objective",
+        ),
+        (["--values", "bilinear", "--similarities", "bilinear"], "not both"),
+        (
+            ["--axis", "objective", "--values", "masked", "--objective", "masked"],
+            "--objective fixes the objective of the runs",
+        ),
+        (
+            ["--axis", "augment", "--values", "noise", "--reference"],
+            "--reference: the thesis publishes an ablation of the similarity only",
+        ),
+    ],
+)
+def test_bad_ablation_axis_or_value_is_one_line(objective_runs: Path, capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        main(["ablate", "--runs", str(objective_runs), *args])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
 def test_pooled_configs_that_differ_are_reported(tmp_path: Path):

@@ -169,6 +169,106 @@ def test_bad_grid_fails_up_front_with_one_line(tmp_path: Path, capsys):
     assert not list(tmp_path.iterdir())
 
 
+def test_grid_of_objectives_and_augments(tmp_path: Path):
+    def names(runs):
+        return [f"{r.algo}/{r.run_dir.name}" for r in runs if r.env == "point-robot"]
+
+    runs = grid(
+        tmp_path, seeds=[3], objectives=["trajectory", "masked"], augments=["crop", "noise"]
+    )
+    # env, algo, objective, augment, seed; PEARL takes neither and runs once, as before
+    assert names(runs) == [
+        "cocoa/trajectory-aug-crop-seed3",
+        "cocoa/trajectory-aug-noise-seed3",
+        "cocoa/masked-aug-crop-seed3",
+        "cocoa/masked-aug-noise-seed3",
+        "pearl/seed3",
+    ]
+    assert len(runs) == 10 and grid(tmp_path, seeds=[3], objectives=["trajectory", "masked"],
+        augments=["crop", "noise"]) == runs  # fmt: skip
+    masked_noise = runs[3]
+    assert (masked_noise.objective, masked_noise.augment) == ("masked", "noise")
+    assert masked_noise.config["algo_config"]["objective"] == "masked"
+    assert masked_noise.config["algo_config"]["augment"] == ["noise"]
+    assert (runs[4].objective, runs[4].augment) == (None, None)
+    # one value names runs as the single flag does; an augmentation chain joins with +
+    assert names(grid(tmp_path, seeds=[3], objectives=["masked"])) == names(
+        grid(tmp_path, seeds=[3], objective="masked")
+    ) == ["cocoa/masked-seed3", "pearl/seed3"]  # fmt: skip
+    chain = grid(
+        tmp_path, seeds=[3], augments=["crop+noise", "subsample"], similarities=["bilinear"]
+    )
+    assert names(chain) == [
+        "cocoa/aug-crop+noise-bilinear-seed3",
+        "cocoa/aug-subsample-bilinear-seed3",
+        "pearl/seed3",
+    ]
+    assert chain[0].config["algo_config"]["augment"] == ["crop", "noise"]
+    # the transition objective brings its own augmentation; existing names are unchanged
+    assert names(grid(tmp_path, seeds=[3], objectives=["transition"])) == [
+        "cocoa/transition-seed3",
+        "pearl/seed3",
+    ]
+    assert names(grid(tmp_path, seeds=[3], similarities=["bilinear"])) == [
+        "cocoa/bilinear-seed3",
+        "pearl/seed3",
+    ]
+    with pytest.raises(ValueError, match="give --objective or --objectives, not both"):
+        grid(tmp_path, objective="masked", objectives=["trajectory"])
+    with pytest.raises(ValueError, match="unknown objective 'maskd'; did you mean masked"):
+        grid(tmp_path, objectives=["trajectory", "maskd"])
+    with pytest.raises(ValueError, match="--augment applies to a context objective"):
+        grid(tmp_path, algos=["pearl"], augments=["noise"])
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_sweep_axes_dry_run_and_bad_value(tmp_path: Path, capsys):
+    args = ["sweep", "--envs", "point-robot", "--algos", "cocoa", "--seeds", "0"]
+    args += ["--steps", str(STEPS), "--preset", "quick", "--device", "cpu", "--out", str(tmp_path)]
+    main(
+        [*args, "--objectives", "masked,transition", "--augments", "noise,crop+noise", "--dry-run"]
+    )
+    out = capsys.readouterr().out.splitlines()
+    base = tmp_path / "point-robot" / "cocoa"
+    assert out == [
+        f"fresh    {base / name}"
+        for name in (
+            "masked-aug-noise-seed0",
+            "masked-aug-crop+noise-seed0",
+            "transition-aug-noise-seed0",
+            "transition-aug-crop+noise-seed0",
+        )
+    ]
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--augments", "crop,nois", "--dry-run"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "known: crop, noise" in err and err.count("\n") == 1
+
+
+def test_cli_ablate_run_makes_every_value_then_tabulates(tmp_path: Path, monkeypatch, capsys):
+    execute_run = sweep.execute_run
+    monkeypatch.setattr(
+        sweep, "execute_run", lambda job, train_fn=None: execute_run(job, fake_train)
+    )
+    args = ["ablate", "--axis", "objective", "--values", "trajectory,masked,none", "--run"]
+    args += ["--envs", "point-robot", "--seeds", "0", "--steps", str(STEPS), "--preset", "quick"]
+    args += ["--device", "cpu", "--runs", str(tmp_path), "--parallel", "0", "--quiet"]
+    main(args)
+    captured = capsys.readouterr()
+    assert "sweep: 3 runs: 3 finished, 0 skipped" in captured.err
+    # CoCOA's default objective runs as a plain sweep names it, and none is PEARL: reused
+    made = sorted(str(p.parent.relative_to(tmp_path)) for p in tmp_path.rglob("config.json"))
+    assert made == ["point-robot/cocoa/masked-seed0", "point-robot/cocoa/seed0",
+        "point-robot/pearl/seed0"]  # fmt: skip
+    config = json.loads((tmp_path / "point-robot/cocoa/masked-seed0/config.json").read_text())
+    assert config["algo_config"]["objective"] == "masked"
+    assert "| environment | trajectory | masked | none (PEARL) |" in captured.out
+    assert "| point-robot | **1.00** | **1.00** | **1.00** |" in captured.out  # all tied
+    main(args)
+    assert "sweep: 3 runs: 0 finished, 3 skipped" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------- skip / resume
 
 

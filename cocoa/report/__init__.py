@@ -6,7 +6,8 @@ this order:
 
 * ``runs``: reading run directories into ``Run`` objects;
 * ``stats``: bootstrap intervals, interquartile mean, probability of improvement;
-* ``tables``: the comparison tables (thesis Tables 5.1 and 5.2);
+* ``tables``: the comparison tables (thesis Table 5.1) and the ablations along an axis of
+  the contrastive objective: objective, augmentations or similarity (Table 5.2);
 * ``render``: Markdown, LaTeX and CSV;
 * ``curves``: learning curves and their plots.
 
@@ -49,6 +50,7 @@ from cocoa.report.render import (
     render_markdown,
 )
 from cocoa.report.runs import (
+    AXES,
     METRIC_LABELS,
     METRICS,
     Run,
@@ -69,6 +71,7 @@ from cocoa.report.stats import (
 from cocoa.report.tables import (
     ALGO_LABELS,
     ALGO_ORDER,
+    AXIS_LABELS,
     REFERENCE_DIR,
     REFERENCE_FILES,
     SIMILARITY_LABELS,
@@ -84,6 +87,8 @@ __all__ = [
     "AGGREGATE_RESAMPLES",
     "ALGO_LABELS",
     "ALGO_ORDER",
+    "AXES",
+    "AXIS_LABELS",
     "BOOTSTRAP_SEED",
     "CI_RESAMPLES",
     "METRICS",

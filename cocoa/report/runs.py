@@ -22,6 +22,13 @@ METRIC_LABELS = {"return": "meta-test return", "success": "meta-test success rat
 REWARD_VERSIONS = ("v1", "v2")
 DEFAULT_REWARD_VERSION = "v2"  # runs whose config.json predates the field used v2
 METAWORLD_MULTI_TASK = ("ml10", "ml45")
+#: The axes of the contrastive design space (thesis §4) an ablation varies, as ``Run`` reads
+#: them from ``config.json``'s ``algo_config``.
+AXES = ("objective", "augment", "similarity")
+DEFAULT_OBJECTIVE = "trajectory"  # CoCOA runs whose config.json predates the field
+DEFAULT_AUGMENT = ("crop",)  # likewise
+#: The ``load_runs`` filter of each axis.
+AXIS_FILTERS = {"objective": "objectives", "augment": "augments", "similarity": "similarities"}
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "results" / "reference"
 
 
@@ -66,6 +73,52 @@ class Run:
         """Env steps of the last meta-test (None without any)."""
         rows = self.meta_tests(metric)
         return None if rows.empty else int(rows["env_steps"].iloc[-1])
+
+    @property
+    def objective(self) -> str | None:
+        """The context objective: ``algo_config.objective``; ``none`` where the contrastive
+        term is off (PEARL); ``trajectory`` (CoCOA's) for a CoCOA run whose config predates
+        the field; None for algorithms without a context encoder."""
+        algo_config = self.config.get("algo_config")
+        if not isinstance(algo_config, dict):
+            return None
+        weight = algo_config.get("contrastive_weight")
+        if weight is None and self.algo not in ("cocoa", "pearl"):
+            return None  # no context objective to speak of (MAML, RL2, oracle-SAC)
+        if weight == 0 or (weight is None and self.algo == "pearl"):
+            return "none"
+        objective = algo_config.get("objective", DEFAULT_OBJECTIVE)
+        return objective if isinstance(objective, str) else None
+
+    @property
+    def augment(self) -> str | None:
+        """The augmentations, ``+``-joined in order (``crop``, ``crop+noise``):
+        ``algo_config.augment`` (absent: ``crop``), where they act, i.e. with a context
+        objective or ``augment_context``; None elsewhere (PEARL without RAD's switch)."""
+        objective = self.objective
+        algo_config = self.config.get("algo_config")
+        if objective is None or not isinstance(algo_config, dict):
+            return None
+        if objective == "none" and not algo_config.get("augment_context", False):
+            return None
+        names = algo_config.get("augment", DEFAULT_AUGMENT)
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+            return None
+        return "+".join(names)
+
+    @property
+    def augment_context(self) -> bool:
+        """``algo_config.augment_context`` (RAD's switch; absent: False)."""
+        algo_config = self.config.get("algo_config")
+        return isinstance(algo_config, dict) and algo_config.get("augment_context") is True
+
+    def axis_value(self, axis: str) -> str | None:
+        """The run's value on an ablation axis (``AXES``); None where it has none."""
+        if axis not in AXES:
+            raise ValueError(f"unknown axis {axis!r}; choose from {', '.join(AXES)}")
+        return getattr(self, axis)
 
     @property
     def reward_version(self) -> str:
@@ -167,10 +220,15 @@ def load_runs(
     algos: Sequence[str] | None = None,
     similarities: Sequence[str] | None = None,
     reward_versions: Sequence[str] | None = None,
+    objectives: Sequence[str] | None = None,
+    augments: Sequence[str] | None = None,
+    augment_context: bool | None = None,
 ) -> list[Run]:
     """Every run under ``root`` matching the filters; ``ValueError`` when there is none.
     ``reward_versions`` keeps Metaworld runs with those reward versions (other runs have
-    no reward version and stay)."""
+    no reward version and stay). ``similarities``, ``objectives`` and ``augments`` keep the
+    runs whose value on that axis (``Run.axis_value``; augmentations ``+``-joined) is one
+    of them; ``augment_context`` the runs with RAD's switch on (True) or off (False)."""
     dirs = find_run_dirs(root)
     env_set = {normalise_env(e) for e in envs} if envs else None
     runs = []
@@ -182,6 +240,12 @@ def load_runs(
             continue
         if similarities and run.similarity not in similarities:
             continue
+        if objectives and run.objective not in objectives:
+            continue
+        if augments and run.augment not in augments:
+            continue
+        if augment_context is not None and run.augment_context != augment_context:
+            continue
         if reward_versions and run.is_metaworld and run.reward_version not in reward_versions:
             continue
         runs.append(run)
@@ -192,10 +256,14 @@ def load_runs(
                 ("envs", envs),
                 ("algos", algos),
                 ("similarities", similarities),
+                ("objectives", objectives),
+                ("augmentations", augments),
                 ("Metaworld reward versions", reward_versions),
             )
             if vals
         ]
+        if augment_context is not None:
+            what.append(f"augment_context {str(augment_context).lower()}")
         suffix = f" matching {'; '.join(what)}" if what else ""
         raise ValueError(f"no runs found under {root}{suffix}")
     return runs

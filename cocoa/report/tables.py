@@ -1,8 +1,9 @@
 """Comparison tables (thesis Tables 5.1 and 5.2): runs → scores at a budget → cells.
 
-Columns group runs by algorithm (``by="algo"``) or by CoCOA similarity
-(``by="similarity"``); ``column_key`` and ``column_label`` are the grouping, ``_order`` its
-column order. ``build_table`` picks usable runs, removes duplicates, sets the budget per env,
+Columns group runs by algorithm (``by="algo"``) or by their value on an axis of the
+contrastive design space (``by="objective"``, ``"augment"`` or ``"similarity"``: an ablation,
+thesis Table 5.2); ``column_key`` and ``column_label`` are the grouping, ``_order`` its column
+order. ``build_table`` picks usable runs, removes duplicates, sets the budget per env,
 scores each run, and adds the normalised aggregate and the published numbers.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from cocoa.report.runs import (
+    AXES,
     METRIC_LABELS,
     REFERENCE_DIR,
     Run,
@@ -37,6 +39,20 @@ ALGO_LABELS = {
 }
 ALGO_ORDER = list(ALGO_LABELS)
 SIMILARITY_LABELS = {"bhattacharyya": "Bhattacharyya", "bilinear": "Bilinear"}
+#: Column headers of an ablation per axis (other values are their own header).
+AXIS_LABELS = {"similarity": SIMILARITY_LABELS, "objective": {"none": "none (PEARL)"}}
+#: Column order of an ablation per axis when none is requested (others follow alphabetically).
+AXIS_ORDER = {
+    "similarity": list(SIMILARITY_LABELS),
+    "objective": ["trajectory", "transition", "masked", "predictive-cpc", "predictive-spr", "none"],
+    "augment": ["crop"],
+}
+#: What a run without a value on the axis lacks, for the note that ignores it.
+AXIS_NOUNS = {
+    "similarity": "a similarity",
+    "objective": "a context objective",
+    "augment": "augmentations that act",
+}
 REFERENCE_FILES = {
     "algo": REFERENCE_DIR / "thesis_table_5_1.csv",
     "similarity": REFERENCE_DIR / "thesis_table_5_2.csv",
@@ -73,7 +89,8 @@ class ComparisonTable:
     Attributes:
         metric: ``return`` or ``success``.
         budgets: env -> the env-step budget its scores are taken at.
-        by: ``algo`` (columns are algorithms) or ``similarity`` (columns are similarities).
+        by: ``algo`` (columns are algorithms) or an axis of ``AXES`` (columns are its values:
+            objectives, augmentations or similarities).
         envs: row order.
         columns: column keys in order; ``labels`` maps them to headers.
         cells: ``(env, column) -> Cell`` (absent: no run).
@@ -154,9 +171,10 @@ class ComparisonTable:
 
 def column_key(run: Run, by: str, split_similarity: Sequence[str] = ()) -> str:
     """The column a run belongs to: its algorithm (``algo:similarity`` for algorithms in
-    ``split_similarity``) or, with ``by="similarity"``, its similarity."""
-    if by == "similarity":
-        return run.similarity or "none"
+    ``split_similarity``) or, with ``by`` an axis (``objective``, ``augment``,
+    ``similarity``), its value on it."""
+    if by in AXES:
+        return run.axis_value(by) or "none"
     if run.algo in split_similarity and run.similarity:
         return f"{run.algo}:{run.similarity}"
     return run.algo
@@ -165,8 +183,8 @@ def column_key(run: Run, by: str, split_similarity: Sequence[str] = ()) -> str:
 def column_label(key: str, by: str) -> str:
     """Header text of a column key (``cocoa`` → ``CoCOA``, ``cocoa:bilinear`` → ``CoCOA
     (bilinear)``, ``bilinear`` → ``Bilinear`` in an ablation)."""
-    if by == "similarity":
-        return SIMILARITY_LABELS.get(key, key)
+    if by in AXES:
+        return AXIS_LABELS.get(by, {}).get(key, key)
     algo, _, sim = key.partition(":")
     label = ALGO_LABELS.get(algo, algo)
     return f"{label} ({sim})" if sim else label
@@ -174,8 +192,8 @@ def column_label(key: str, by: str) -> str:
 
 def _order(keys: Iterable[str], by: str, requested: Sequence[str] | None) -> list[str]:
     """Column order: the requested one (an algorithm's split columns take its place), else
-    the thesis's (MAML, RL2, PEARL, CoCOA, oracle-SAC; Bhattacharyya, Bilinear); others
-    follow alphabetically."""
+    the thesis's (MAML, RL2, PEARL, CoCOA, oracle-SAC; Bhattacharyya, Bilinear; ``AXIS_ORDER``
+    for the other axes); others follow alphabetically."""
     keys = set(keys)
     if requested:
         out: list[str] = []
@@ -186,7 +204,7 @@ def _order(keys: Iterable[str], by: str, requested: Sequence[str] | None) -> lis
     if by == "algo":
         rank = {a: i for i, a in enumerate(ALGO_ORDER)}
         return sorted(keys, key=lambda k: (rank.get(k.partition(":")[0], 99), k))
-    rank = {s: i for i, s in enumerate(SIMILARITY_LABELS)}
+    rank = {s: i for i, s in enumerate(AXIS_ORDER.get(by, []))}
     return sorted(keys, key=lambda k: (rank.get(k, 99), k))
 
 
@@ -257,12 +275,12 @@ def _config_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
 def _usable(runs: Sequence[Run], by: str, metric: str, notes: list[str]) -> list[Run]:
     """Runs that can enter the table; what is left out and why goes into ``notes``."""
     runs = list(runs)
-    if by == "similarity":
-        without = [r for r in runs if r.similarity is None]
-        runs = [r for r in runs if r.similarity is not None]
+    if by in AXES:
+        without = [r for r in runs if r.axis_value(by) is None]
+        runs = [r for r in runs if r.axis_value(by) is not None]
         if without:
             notes.append(
-                f"ignored {len(without)} run(s) without a similarity "
+                f"ignored {len(without)} run(s) without {AXIS_NOUNS[by]} "
                 f"({', '.join(sorted({r.algo for r in without}))})"
             )
     no_metric = sorted({r.env for r in runs if not r.has_metric(metric)})
@@ -400,7 +418,7 @@ def _mark_best_and_count(table: ComparisonTable) -> None:
             + ", ".join(f"{labels[k]} {counts[k]}" for k in keys)
             + f" of {len(contested)} envs"
         )
-    if table.by == "similarity":
+    if table.by in AXES:
         notes += table.win_lines()
     else:
         cocoa_cols = {k for k in keys if k.partition(":")[0] == "cocoa"}
@@ -440,13 +458,14 @@ def build_table(
         metric: ``return`` or ``success``.
         budget: env-step budget for every env; None takes, per env, the largest budget
             every run of the env reached.
-        by: ``algo`` or ``similarity`` (ablation: runs without a similarity are ignored).
+        by: ``algo``, or an axis of ``AXES``: ``objective``, ``augment`` or ``similarity``
+            (an ablation: runs without a value on the axis are ignored).
         envs, columns: rows and columns to show (requested ones without runs show ``—``).
         reference: published numbers (``read_reference``) to put beside ours.
     """
     metric_column(metric)
-    if by not in ("algo", "similarity"):
-        raise ValueError(f"unknown table grouping {by!r}; choose algo or similarity")
+    if by not in ("algo", *AXES):
+        raise ValueError(f"unknown table grouping {by!r}; choose algo, {', '.join(AXES)}")
     budget_notes: list[str] = []
     notes: list[str] = []
     runs = _usable(runs, by, metric, notes)
@@ -578,14 +597,14 @@ def _add_reference(table: ComparisonTable, reference: pd.DataFrame) -> None:
 
 def _reference_column(table: ComparisonTable, key: str) -> str:
     """The published table's column for one of ours (``cocoa:bilinear`` → ``cocoa``)."""
-    return key if table.by == "similarity" else key.partition(":")[0]
+    return key if table.by in AXES else key.partition(":")[0]
 
 
 def _ranking_pairs(table: ComparisonTable, reference: pd.DataFrame) -> list[tuple[str, str]]:
     """Column pairs whose order is compared with the thesis's: CoCOA (each of its columns)
     vs PEARL in a comparison table, every pair of similarities in an ablation."""
     known = [k for k in table.columns if _reference_column(table, k) in reference.columns]
-    if table.by == "similarity":
+    if table.by in AXES:
         return [(a, b) for i, a in enumerate(known) for b in known[i + 1 :]]
     return [(x, "pearl") for x in known if x.partition(":")[0] == "cocoa" and "pearl" in known]
 
