@@ -72,9 +72,11 @@ def test_oracle_sac_learns():
 
 
 @pytest.mark.slow
-def test_rl2_ppo_learns_to_adapt():
-    # RL² is slow to learn (≈6 min here): measured at 250k steps, training seeds 0–2: gains
-    # 6.35, 2.79, 3.08 (seed 0: −16.26 → −9.91)
+def test_rl2_ppo_learns():
+    # RL² is slow to learn (≈6 min here). On the origin-start point robot it measured, at 250k
+    # steps, training seeds 0–2: gains 6.35, 2.79, 3.08. On PEARL's random-start robot, seed
+    # 0: −20.59 → −16.58 at 250k, which is the centre agent's −16.54: at this budget RL² has
+    # learnt to walk to the middle, not yet to adapt, so this test checks learning only
     before, after = untrained_and_trained("rl2-ppo", steps=250_000)
     assert after > before + 1.5, (before, after)
 
