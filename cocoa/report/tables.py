@@ -548,9 +548,14 @@ def _add_aggregates(table: ComparisonTable) -> None:
             for y in pearl:
                 p, lo, hi = probability_of_improvement(raw[x], raw[y])
                 table.improvement.append((x, y, p, lo, hi))
+                interval = (
+                    f"[{lo:.2f}, {hi:.2f}]"
+                    if np.isfinite(lo) and np.isfinite(hi)
+                    else "(no interval: too few runs to resample)"
+                )
                 table.notes.append(
                     f"probability of improvement P({table.labels[x]} > {table.labels[y]}) = "
-                    f"{p:.2f} [{lo:.2f}, {hi:.2f}] over {len(envs)} env(s) (rliable)"
+                    f"{p:.2f} {interval} over {len(envs)} env(s) (rliable)"
                 )
 
 
