@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_pearl import TINY as PEARL_TINY
 from torch import nn
 
 from cocoa.augment import (
@@ -41,24 +42,9 @@ from cocoa.pearl import Pearl, PearlConfig, preset
 from cocoa.types import Episode
 
 ROOT = Path(__file__).resolve().parents[1]
-# a learner small enough for one iteration in a second (test_pearl's sizes)
-TINY = dict(
-    net_size=16,
-    n_layers=2,
-    encoder_hidden=(16,),
-    batch_size=8,
-    meta_batch=4,
-    embedding_batch_size=6,
-    num_initial_steps=20,
-    num_tasks_sample=2,
-    num_steps_prior=20,
-    num_extra_rl_steps_posterior=20,
-    num_train_steps_per_itr=3,
-    contrastive_batch=6,
-    crop_window=5,
-    transformer_dim=16,
-    predictor_hidden=16,
-)
+# a learner small enough for one iteration in a second: test_pearl's, with the objectives'
+# own widths
+TINY = dict(PEARL_TINY, transformer_dim=16, predictor_hidden=16)
 CONTRASTIVE = ["trajectory", "transition", "masked", "predictive-cpc", "predictive-spr"]
 OBS, ACT = 2, 2
 LAYOUT = ContextLayout(OBS, ACT, use_next_obs=True)  # context row: s (2), a (2), r (1), s' (2)
