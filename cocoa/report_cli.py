@@ -421,10 +421,7 @@ def _ablation_axis(axis, values, similarities, objective, augment):
             )
         values = AXIS_DEFAULT_VALUES[axis]
     if axis == "augment":
-        from cocoa.sweep import parse_list
-
-        values = list(dict.fromkeys("+".join(parse_list(v.replace("+", ","))) for v in values))
-        values = [v for v in values if v]
+        values = _augment_chains(values)
     fixed = {"objective": objective, "augment": augment}
     if fixed.get(axis) is not None:
         raise click.UsageError(
@@ -432,6 +429,15 @@ def _ablation_axis(axis, values, similarities, objective, augment):
             "--values"
         )
     return axis, values
+
+
+def _augment_chains(values):
+    """Augmentation chains as runs name them, ``a+b`` (``a + b`` → ``a+b``; duplicates and
+    empty chains dropped)."""
+    from cocoa.sweep import parse_list
+
+    values = list(dict.fromkeys("+".join(parse_list(v.replace("+", ","))) for v in values))
+    return [v for v in values if v]
 
 
 def _check_axis_values(axis, values, runs=()):
@@ -453,6 +459,25 @@ def _check_axis_values(axis, values, runs=()):
             from cocoa.contrastive import check_similarity
 
             check_similarity(value)
+
+
+def _load_checked(runs_dir, axis_values, **filters):
+    """``load_runs`` with each axis's values (``axis_values``: axis -> values) as that axis's
+    filter besides ``filters``; a value that no read run has must be a registered name
+    (``_check_axis_values``), so a misspelt one says so rather than "no runs"."""
+    from cocoa.report import load_runs
+    from cocoa.report.runs import AXIS_FILTERS
+
+    filters |= {AXIS_FILTERS[axis]: values for axis, values in axis_values.items()}
+    try:
+        runs = load_runs(runs_dir, **filters)
+    except ValueError:
+        for axis, values in axis_values.items():
+            _check_axis_values(axis, values)
+        raise
+    for axis, values in axis_values.items():
+        _check_axis_values(axis, values, runs)
+    return runs
 
 
 def _ablation_sweep(axis, values, envs, runs_dir, sweep_kwargs):
@@ -543,8 +568,8 @@ def ablate(
     those choices are read (and --run makes them). Without --objective, a similarity or
     augment ablation reads CoCOA's own objective (trajectory); without --augment-context,
     runs with RAD's switch on are left out. Objective `none` is PEARL."""
-    from cocoa.report import build_table, load_runs
-    from cocoa.report.runs import AXIS_FILTERS, DEFAULT_OBJECTIVE
+    from cocoa.report import build_table
+    from cocoa.report.runs import DEFAULT_OBJECTIVE
     from cocoa.sweep import parse_list
 
     objective, augment = sweep_kwargs["objective"], sweep_kwargs["augment"]
@@ -566,13 +591,7 @@ def ablate(
         "augment_context": sweep_kwargs["augment_context"],
         "algos": ["cocoa"] if axis == "similarity" else None,
     }
-    filters[AXIS_FILTERS[axis]] = values
-    try:
-        runs = load_runs(runs_dir, envs=envs, **filters)
-    except ValueError:
-        _check_axis_values(axis, values)  # a misspelt value says so, rather than "no runs"
-        raise
-    _check_axis_values(axis, values, runs)
+    runs = _load_checked(runs_dir, {axis: values}, envs=envs, **filters)
     result_table = build_table(
         runs,
         metric=metric,
@@ -597,6 +616,16 @@ def ablate(
 )
 @click.option("--envs", callback=_csv_list, help="Panels (comma-separated) [default: all].")
 @click.option("--algos", callback=_csv_list, help="Algorithms [default: all].")
+@click.option(
+    "--objectives",
+    callback=_csv_list,
+    help="Only runs with these context objectives (see `cocoa objectives`; none: PEARL).",
+)
+@click.option(
+    "--augments",
+    callback=_csv_list,
+    help="Only runs with these augmentations (a chain joined by +: crop+noise).",
+)
 @click.option("--similarities", callback=_csv_list, help="Only runs with these similarities.")
 @click.option(
     "--metric",
@@ -608,10 +637,11 @@ def ablate(
 @_reward_version_filter
 @click.option(
     "--hue",
-    type=click.Choice(["algo", "similarity"]),
-    default="algo",
+    type=click.Choice(["algo", "objective", "augment", "similarity"]),  # curves.HUES
+    default="algo",  # curves.DEFAULT_HUE
     show_default=True,
-    help="One colour per algorithm or per CoCOA similarity.",
+    help="One colour per algorithm, or per value of an axis of the contrastive objective; "
+    "runs without a value on the axis are left out of the curves.",
 )
 @click.option(
     "--output",
@@ -625,28 +655,54 @@ def ablate(
     is_flag=True,
     help="PEARL's online curve (return by trajectory of the last --protocol pearl meta-test).",
 )
-def plot(runs_dir, envs, algos, similarities, metric, reward_versions, hue, output, online):
+def plot(
+    runs_dir,
+    envs,
+    algos,
+    objectives,
+    augments,
+    similarities,
+    metric,
+    reward_versions,
+    hue,
+    output,
+    online,
+):
     """Learning curves: meta-test metric vs env steps, mean and 95% CI band across seeds,
     one panel per env (return, then success rate where recorded). With oracle-SAC runs, an
     aggregate panel: IQM over envs of the score normalised between the untrained run (0)
     and oracle-SAC (1), with rliable's interval. × marks the end of a curve with an
-    unfinished run."""
+    unfinished run.
+
+    --hue objective, augment or similarity: one colour per value of that axis of the
+    contrastive objective; runs without one (oracle-SAC, MAML, RL2; PEARL for augment
+    without RAD's switch) are left out of the curves. --objectives, --augments and
+    --similarities keep the runs with those values; oracle-SAC, which has no value on any
+    axis, is still read (unless --algos leaves it out) and normalises the aggregate panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     from cocoa.report import load_runs, plot_learning_curves
+    from cocoa.report.curves import ORACLE
     from cocoa.runs import prepare_output
 
     prepare_output(output)  # an unwritable path: one line, before any work
-    if hue == "similarity" and not algos:
-        algos = ["cocoa"]
-    runs = load_runs(
-        runs_dir,
-        envs=envs,
-        algos=algos,
-        similarities=similarities,
-        reward_versions=reward_versions,
-    )
+    axis_values = {
+        axis: values
+        for axis, values in (
+            ("objective", objectives),
+            ("augment", _augment_chains(augments) if augments else None),
+            ("similarity", similarities),
+        )
+        if values
+    }
+    common = {"envs": envs, "reward_versions": reward_versions}
+    runs = _load_checked(runs_dir, axis_values, algos=algos, **common)
+    if axis_values and (not algos or ORACLE in algos):
+        try:  # every run directory was read above: only "no runs found" can be raised
+            runs += load_runs(runs_dir, algos=[ORACLE], **common)
+        except ValueError:
+            pass  # no oracle-SAC runs: the plot notes that there is no aggregate panel
     written, notes = plot_learning_curves(
         runs, output, metric=metric, hue=hue, envs=envs, online=online
     )

@@ -1039,3 +1039,165 @@ def test_normalised_scores_hand_computed_and_no_oracle_note(tmp_path: Path):
     assert "no aggregate panel: no oracle-SAC runs to normalise the scores against" in data.notes
     written, notes = report.plot_learning_curves(no_oracle, tmp_path / "solo.pdf")
     assert all(p.stat().st_size > 1000 for p in written)
+
+
+# ------------------------------------------------------------- curves by a contrastive axis
+
+
+@pytest.fixture
+def axis_runs(tmp_path: Path) -> Path:
+    """point-robot, 2 seeds each unless said: oracle-SAC 0, 10, 20 at 0, 1k, 2k env steps;
+    CoCOA's trajectory objective (config without the objective and augment fields: crop)
+    -10, 0, 5; masked with crop+noise -10, 5, 20; transition with noise (seed 0) -10, -5, 0;
+    PEARL (objective none, no augmentation acts) -10, -5, 0; PEARL with RAD's noise (seed 2)
+    -10, 0, 10; MAML (seed 0)."""
+    root = tmp_path / "runs"
+    for seed in range(2):
+        write_run(root, "point-robot", "oracle-sac", seed, [(0, 0.0), (1000, 10.0), (2000, 20.0)])
+        write_run(
+            root, "point-robot", "cocoa", seed, [(0, -10.0), (1000, 0.0), (2000, 5.0)],
+            similarity="bhattacharyya",
+        )  # fmt: skip
+        write_run(
+            root, "point-robot", "cocoa", seed, [(0, -10.0), (1000, 5.0), (2000, 20.0)],
+            similarity="bhattacharyya", name=f"masked-aug-crop-noise-seed{seed}",
+            algo_extra={"objective": "masked", "augment": ["crop", "noise"]},
+        )  # fmt: skip
+        write_run(
+            root, "point-robot", "pearl", seed, [(0, -10.0), (1000, -5.0), (2000, 0.0)],
+            similarity="bhattacharyya",
+        )  # fmt: skip
+    write_run(
+        root, "point-robot", "cocoa", 0, [(0, -10.0), (1000, -5.0), (2000, 0.0)],
+        similarity="bhattacharyya", name="transition-aug-noise-seed0",
+        algo_extra={"objective": "transition", "augment": ["noise"]},
+    )  # fmt: skip
+    write_run(
+        root, "point-robot", "pearl", 2, [(0, -10.0), (1000, 0.0), (2000, 10.0)],
+        similarity="bhattacharyya", name="aug-noise-augctx-seed2",
+        algo_extra={"objective": "none", "augment": ["noise"], "augment_context": True},
+    )  # fmt: skip
+    write_run(root, "point-robot", "maml-trpo", 0, [(0, -10.0), (1000, 50.0), (2000, 50.0)])
+    return root
+
+
+def _algos_in(frame) -> set[str]:
+    return {Path(run).parent.name for run in frame["run"]}
+
+
+def test_plot_data_by_objective(axis_runs: Path):
+    data = report.curves.plot_data(report.load_runs(axis_runs), metric="return", hue="objective")
+    curves = data.curves
+    # one hue per objective present; PEARL's is none; oracle-SAC and MAML have none
+    assert set(curves["hue"]) == {"trajectory", "masked", "transition", "none (PEARL)"}
+    assert _algos_in(curves) == {"cocoa", "pearl"}
+    assert "curves leave out 3 run(s) without a context objective (maml-trpo, oracle-sac)" in (
+        data.notes
+    )
+    seeds = curves.groupby("hue")["seed"].nunique().to_dict()
+    assert seeds == {"trajectory": 2, "masked": 2, "transition": 1, "none (PEARL)": 3}
+    masked = curves[curves["hue"] == "masked"].groupby("env_steps")["value"].mean()
+    assert masked.tolist() == pytest.approx([-10.0, 5.0, 20.0])
+    # the aggregate panel: scores normalised by oracle-SAC (its mean 0, 10, 20), which is
+    # no curve itself: (R(t) - R(0)) / (O(t) - R(0))
+    agg = data.aggregate.set_index(["hue", "env_steps"])
+    assert set(data.aggregate["hue"]) == set(curves["hue"])
+    assert agg.loc[("masked", 1000), "iqm"] == pytest.approx(15 / 20)
+    assert agg.loc[("masked", 2000), "iqm"] == pytest.approx(30 / 30)
+    assert agg.loc[("trajectory", 2000), "iqm"] == pytest.approx(15 / 30)
+    assert agg.loc[("transition", 1000), "iqm"] == pytest.approx(5 / 20)
+    assert (agg.xs(0, level="env_steps")["iqm"] == 0.0).all()  # untrained: 0
+    assert agg.loc[("none (PEARL)", 2000), "runs"] == 3
+    assert not any("no aggregate panel" in n for n in data.notes)
+    frame, _ = report.curves.normalised_scores(report.load_runs(axis_runs), hue="objective")
+    assert _algos_in(frame) == {"cocoa", "pearl"}
+
+
+def test_plot_data_by_augment(axis_runs: Path, tmp_path: Path):
+    runs = report.load_runs(axis_runs)
+    data = report.curves.plot_data(runs, metric="return", hue="augment")
+    curves = data.curves
+    # crop: the trajectory runs, whose configs predate the field; noise: transition and
+    # PEARL with RAD's switch; PEARL without it has no augmentation that acts
+    assert set(curves["hue"]) == {"crop", "crop+noise", "noise"}
+    noise = curves[curves["hue"] == "noise"]
+    assert sorted(Path(r).name for r in set(noise["run"])) == [
+        "aug-noise-augctx-seed2",
+        "transition-aug-noise-seed0",
+    ]
+    assert _algos_in(curves) == {"cocoa", "pearl"}
+    assert not any(Path(r).name == "seed0" and "pearl" in r for r in curves["run"])
+    assert (
+        "curves leave out 5 run(s) without augmentations that act (maml-trpo, oracle-sac, pearl)"
+        in data.notes
+    )
+    agg = data.aggregate.set_index(["hue", "env_steps"])
+    assert set(data.aggregate["hue"]) == {"crop", "crop+noise", "noise"}
+    assert agg.loc[("crop+noise", 2000), "iqm"] == pytest.approx(1.0)
+    assert agg.loc[("crop", 1000), "iqm"] == pytest.approx(0.5)
+    assert agg.loc[("noise", 2000), "runs"] == 2
+    # the plot itself: one legend entry per augmentation, in the thesis's order first
+    assert report.curves._hue_order(curves["hue"], "augment") == ["crop", "crop+noise", "noise"]
+    written, _ = report.plot_learning_curves(runs, tmp_path / "aug.png", hue="augment")
+    assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_bad_hue_is_one_line(axis_runs: Path, tmp_path: Path, capsys):
+    runs = report.load_runs(axis_runs)
+    with pytest.raises(
+        ValueError, match=r"^unknown hue 'kl'; choose from algo, objective, augment, similarity$"
+    ):
+        report.curves.plot_data(runs, hue="kl")
+    with pytest.raises(ValueError, match="no run has augmentations that act to colour"):
+        report.learning_curves(report.load_runs(axis_runs, algos=["maml-trpo"]), hue="augment")
+    out = str(tmp_path / "x.png")
+    for args, message in (
+        (["--hue", "kl"], "Invalid value for '--hue': 'kl' is not one of 'algo', 'objective'"),
+        (["--objectives", "maskd"], "unknown objective 'maskd'; did you mean masked?"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(["plot", "--runs", str(axis_runs), "--output", out, *args])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_plot_hue_choices_are_the_curves_hues():
+    from cocoa.report_cli import plot
+
+    hue = next(p for p in plot.params if p.name == "hue")
+    assert tuple(hue.type.choices) == report.curves.HUES
+    assert hue.default == report.curves.DEFAULT_HUE
+
+
+def test_cli_plot_by_objective_with_objective_filter(axis_runs: Path, tmp_path: Path, monkeypatch):
+    from click.testing import CliRunner
+
+    from cocoa.cli import cli
+
+    drawn = []
+    plot_data = report.curves.plot_data
+    monkeypatch.setattr(
+        report.curves, "plot_data", lambda *a, **k: drawn.append(plot_data(*a, **k)) or drawn[-1]
+    )
+    out = tmp_path / "plots" / "objectives.png"
+    result = CliRunner().invoke(
+        cli,
+        ["plot", "--runs", str(axis_runs), "--hue", "objective", "--objectives",
+         "masked,trajectory", "--output", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 1000
+    assert out.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
+    assert f"wrote {out}, {out.with_suffix('.pdf')}" in result.stdout
+    (data,) = drawn
+    # the filter keeps masked and trajectory; oracle-SAC is read beside them to normalise
+    assert set(data.curves["hue"]) == {"masked", "trajectory"}
+    assert set(data.aggregate["hue"]) == {"masked", "trajectory"}
+    agg = data.aggregate.set_index(["hue", "env_steps"])["iqm"]
+    assert agg[("masked", 2000)] == pytest.approx(1.0)
+    assert agg[("trajectory", 2000)] == pytest.approx(0.5)
+    assert "note: curves leave out 2 run(s) without a context objective (oracle-sac)" in (
+        result.stderr
+    )
+    assert "no aggregate panel" not in result.stderr

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cocoa.report.runs import (
+    AXES,
     METRIC_LABELS,
     Run,
     fmt_steps,
@@ -26,32 +27,63 @@ from cocoa.report.runs import (
 from cocoa.report.stats import BOOTSTRAP_SEED, iqm_curve
 from cocoa.report.tables import (
     ALGO_ORDER,
-    SIMILARITY_LABELS,
+    AXIS_NOUNS,
+    AXIS_ORDER,
     column_key,
     column_label,
     deduplicate,
 )
 from cocoa.runs import read_json
 
+#: What the curves can be coloured by: the algorithm or an axis of the contrastive design
+#: space (``AXES``); ``cocoa plot --hue``.
+HUES = ("algo", *AXES)
+DEFAULT_HUE = "algo"
+#: Legend title of each hue.
+HUE_TITLES = {
+    "algo": "algorithm",
+    "objective": "context objective",
+    "augment": "augmentations",
+    "similarity": "similarity",
+}
+#: Legend order of each hue's keys (the thesis's); other values follow alphabetically.
+HUE_ORDER = {"algo": ALGO_ORDER, **AXIS_ORDER}
+
+
+def hue_runs(runs: Sequence[Run], hue: str, notes: list[str] | None = None) -> list[Run]:
+    """The runs that get a colour under ``hue``: every run for ``algo``; for an axis, the
+    runs with a value on it (``Run.axis_value``), so oracle-SAC, MAML and RL2 are left out,
+    and PEARL for ``augment`` unless RAD's switch is on. What is left out goes into
+    ``notes``. ``ValueError`` for an unknown hue, or when no run has a value on the axis."""
+    if hue not in HUES:
+        raise ValueError(f"unknown hue {hue!r}; choose from {', '.join(HUES)}")
+    kept, left_out = [], []
+    for r in runs:
+        (kept if hue == "algo" or r.axis_value(hue) is not None else left_out).append(r)
+    if left_out and not kept:
+        raise ValueError(f"no run has {AXIS_NOUNS[hue]} to colour the curves by (--hue {hue})")
+    if left_out and notes is not None:
+        algos = ", ".join(sorted({r.algo for r in left_out}))
+        notes.append(f"curves leave out {len(left_out)} run(s) without {AXIS_NOUNS[hue]} ({algos})")
+    return kept
+
 
 def learning_curves(
-    runs: Sequence[Run], metric: str = "return", hue: str = "algo"
+    runs: Sequence[Run], metric: str = "return", hue: str = DEFAULT_HUE
 ) -> tuple[pd.DataFrame, list[str]]:
     """Seed-aligned curves: (long frame with env, hue, seed, run, finished, env_steps, value;
     notes).
 
     Each (env, hue) group's runs are linearly interpolated onto the union of their meta-test
     env steps inside the range all of them cover, so every plotted point averages every seed
-    of its group and nothing is extrapolated. ``ValueError`` when an env's Metaworld runs mix
-    reward versions.
+    of its group and nothing is extrapolated. ``hue``: one of ``HUES``; with an axis, runs
+    without a value on it are left out (``hue_runs``). ``ValueError`` when an env's Metaworld
+    runs mix reward versions.
     """
     metric_column(metric)
     reward_version_by_env(runs)
-    by = "similarity" if hue == "similarity" else "algo"
-    if hue not in ("algo", "similarity"):
-        raise ValueError(f"unknown hue {hue!r}; choose algo or similarity")
     notes: list[str] = []
-    runs = [r for r in runs if by == "algo" or r.similarity is not None]
+    runs = hue_runs(runs, hue, notes)
     no_metric = sorted({r.env for r in runs if not r.has_metric(metric)})
     if no_metric:
         notes.append(f"no {METRIC_LABELS[metric]} recorded for: {', '.join(no_metric)}")
@@ -59,10 +91,12 @@ def learning_curves(
     for r in runs:
         if r.reached(metric) is None:
             notes.append(f"no meta-test yet (status {r.status}): {r.path}")
-    runs, split = deduplicate([r for r in runs if r.reached(metric) is not None], by, metric, notes)
+    runs, split = deduplicate(
+        [r for r in runs if r.reached(metric) is not None], hue, metric, notes
+    )
     groups: dict[tuple[str, str], list[Run]] = {}
     for r in runs:
-        groups.setdefault((r.env, column_label(column_key(r, by, split), by)), []).append(r)
+        groups.setdefault((r.env, column_label(column_key(r, hue, split), hue)), []).append(r)
     if not groups:
         raise ValueError(f"no run has a {METRIC_LABELS[metric]} to plot")
     frames = []
@@ -99,16 +133,14 @@ def learning_curves(
     return pd.concat(frames, ignore_index=True), notes
 
 
-def online_curves(runs: Sequence[Run], hue: str = "algo") -> tuple[pd.DataFrame, list[str]]:
+def online_curves(runs: Sequence[Run], hue: str = DEFAULT_HUE) -> tuple[pd.DataFrame, list[str]]:
     """PEARL-protocol online curves: (long frame with env, hue, seed, run, trajectory, value;
     notes), from each run's last meta-test that kept one (``evals/*.json`` with
-    ``online_returns``: runs meta-tested under ``--protocol pearl``)."""
-    by = "similarity" if hue == "similarity" else "algo"
+    ``online_returns``: runs meta-tested under ``--protocol pearl``); runs without a value on
+    the ``hue`` axis are left out (``hue_runs``)."""
     notes: list[str] = []
     rows = []
-    for r in runs:
-        if by == "similarity" and r.similarity is None:
-            continue
+    for r in hue_runs(runs, hue, notes):
         evals = sorted((r.path / "evals").glob("*.json"))
         record = None
         for path in reversed(evals):
@@ -119,7 +151,7 @@ def online_curves(runs: Sequence[Run], hue: str = "algo") -> tuple[pd.DataFrame,
         if record is None:
             notes.append(f"no online curve (not meta-tested under --protocol pearl): {r.path}")
             continue
-        label = column_label(column_key(r, by), by)
+        label = column_label(column_key(r, hue), hue)
         for k, value in enumerate(record["online_returns"], start=1):
             rows.append(
                 {
@@ -156,7 +188,9 @@ def _line_style(dash) -> dict:
     return {"linestyle": "-"} if dash == "" else {"dashes": dash}
 
 
-def normalised_scores(runs: Sequence[Run], hue: str = "algo") -> tuple[pd.DataFrame, list[str]]:
+def normalised_scores(
+    runs: Sequence[Run], hue: str = DEFAULT_HUE
+) -> tuple[pd.DataFrame, list[str]]:
     """Normalised meta-test return of every non-oracle run on a shared grid per hue: (long
     frame with env, hue, seed, run, env_steps, value; notes).
 
@@ -167,8 +201,9 @@ def normalised_scores(runs: Sequence[Run], hue: str = "algo") -> tuple[pd.DataFr
     where every one of its runs, and the oracle on each of their envs, has a meta-test; steps
     where some run's denominator is not positive (the oracle no better than that run
     untrained) are left out, and the notes say so. Envs without oracle-SAC runs are left out.
+    With ``hue`` an axis, the scored runs are those with a value on it (``hue_runs``), and
+    oracle-SAC, which has none, still normalises them.
     """
-    by = "similarity" if hue == "similarity" else "algo"
     notes: list[str] = []
     runs = [r for r in runs if r.reached("return") is not None]
     oracle: dict[str, list[pd.DataFrame]] = {}
@@ -177,11 +212,11 @@ def normalised_scores(runs: Sequence[Run], hue: str = "algo") -> tuple[pd.DataFr
             oracle.setdefault(r.env, []).append(r.meta_tests("return"))
     if not oracle:
         raise ValueError("no oracle-SAC runs to normalise against")
-    others = [r for r in runs if r.algo != ORACLE and (by == "algo" or r.similarity)]
+    others = [r for r in hue_runs(runs, hue) if r.algo != ORACLE]
     without = sorted({r.env for r in others} - set(oracle))
     if without:
         notes.append(f"normalised score: no oracle-SAC runs on {', '.join(without)}")
-    others, split = deduplicate([r for r in others if r.env in oracle], by, "return", notes)
+    others, split = deduplicate([r for r in others if r.env in oracle], hue, "return", notes)
     late = [r for r in others if r.meta_tests("return")["env_steps"].iloc[0] != 0]
     if late:
         notes.append(
@@ -204,7 +239,7 @@ def normalised_scores(runs: Sequence[Run], hue: str = "algo") -> tuple[pd.DataFr
     }
     groups: dict[str, list[Run]] = {}
     for r in others:
-        groups.setdefault(column_label(column_key(r, by, split), by), []).append(r)
+        groups.setdefault(column_label(column_key(r, hue, split), hue), []).append(r)
     frames = []
     for label, members in sorted(groups.items()):
         curves = {r.path: curve(r.meta_tests("return")) for r in members}
@@ -297,11 +332,14 @@ class PlotData:
         return list(dict.fromkeys(self.curves["metric"]))
 
 
-def plot_data(runs: Sequence[Run], metric: str = "both", hue: str = "algo") -> PlotData:
+def plot_data(runs: Sequence[Run], metric: str = "both", hue: str = DEFAULT_HUE) -> PlotData:
     """The frames behind the plot. ``metric``: ``return``, ``success`` or ``both`` (return
-    panels, and success panels for the envs that record success: Metaworld)."""
+    panels, and success panels for the envs that record success: Metaworld). ``hue``: one of
+    ``HUES``; with an axis, the curves are the runs with a value on it, and oracle-SAC's runs
+    still normalise the aggregate panel's scores."""
     if metric not in ("return", "success", "both"):
         raise ValueError(f"unknown metric {metric!r}; choose return, success or both")
+    hue_runs(runs, hue)  # an unknown hue, or no run with a value on it: one line, up front
     versions = reward_version_by_env(runs)
     notes: list[str] = []
     frames = []
@@ -317,7 +355,11 @@ def plot_data(runs: Sequence[Run], metric: str = "both", hue: str = "algo") -> P
             notes.append(f"no {METRIC_LABELS[m]} panels: no run records one")
             continue
         frames.append(data.assign(metric=m))
-        notes += [n for n in m_notes if m == "return" or not n.startswith("no meta-test success")]
+        notes += [
+            n
+            for n in m_notes
+            if n not in notes and (m == "return" or not n.startswith("no meta-test success"))
+        ]
     curves = pd.concat(frames, ignore_index=True)
     keys = ["metric", "env", "hue"]
     last = curves[curves["env_steps"] == curves.groupby(keys)["env_steps"].transform("max")]
@@ -346,11 +388,10 @@ def _steps_formatter(value: float, _pos: int) -> str:
     return f"{value:g}"
 
 
-def _hue_order(labels) -> list[str]:
-    """The thesis's order (MAML, RL2, PEARL, CoCOA, oracle-SAC; Bhattacharyya, Bilinear),
-    others alphabetically after."""
-    rank = {column_label(a, "algo"): i for i, a in enumerate(ALGO_ORDER)}
-    rank.update({column_label(s, "similarity"): i for i, s in enumerate(SIMILARITY_LABELS)})
+def _hue_order(labels, hue: str) -> list[str]:
+    """The thesis's order of the hue's values (``HUE_ORDER``: MAML, RL2, PEARL, CoCOA,
+    oracle-SAC; Bhattacharyya, Bilinear; ...), others alphabetically after."""
+    rank = {column_label(k, hue): i for i, k in enumerate(HUE_ORDER.get(hue, []))}
     return sorted(dict.fromkeys(labels), key=lambda h: (rank.get(h, 99), h))
 
 
@@ -389,7 +430,7 @@ def plot_learning_curves(
     runs: Sequence[Run],
     output: str | Path,
     metric: str = "both",
-    hue: str = "algo",
+    hue: str = DEFAULT_HUE,
     envs: Sequence[str] | None = None,
     online: bool = False,
 ) -> tuple[list[Path], list[str]]:
@@ -402,6 +443,9 @@ def plot_learning_curves(
     the normalised score over env steps across envs with rliable's interval, drawn with
     rliable's sample-efficiency curve. A curve with an unfinished run ends in an ×. Metaworld
     panels name the reward version.
+
+    ``hue``: one colour per algorithm or per value of an axis (``HUES``; runs without a value
+    on the axis are left out of the curves, oracle-SAC still normalises the aggregate panel).
 
     ``online``: PEARL's online curve instead (return by trajectory index of the last
     ``pearl``-protocol meta-test, see ``online_curves``)."""
@@ -424,7 +468,7 @@ def _plot_panels(
     from rliable import plot_utils
 
     curves = data.curves
-    hue_order = _hue_order(list(curves["hue"]) + list(data.aggregate["hue"]))
+    hue_order = _hue_order(list(curves["hue"]) + list(data.aggregate["hue"]), hue)
     colors = dict(zip(hue_order, sns.color_palette("colorblind", len(hue_order)), strict=True))
     dashes = {h: DASHES[k % len(DASHES)] for k, h in enumerate(hue_order)}
     rows = [(m, _env_order(curves.loc[curves["metric"] == m, "env"], envs)) for m in data.metrics]
@@ -508,7 +552,7 @@ def _plot_panels(
             Line2D([], [], color="0.2", marker="x", linestyle="", ms=9, mew=2.5,
                    label="(unfinished): a run of this curve has not finished")
         )  # fmt: skip
-    legend_title = "similarity" if hue == "similarity" else "algorithm"
+    legend_title = HUE_TITLES[hue]
     figure.legend(
         handles=handles,
         loc="lower center",
@@ -528,7 +572,7 @@ def _plot_online(
     data, notes = online_curves(runs, hue)
     versions = reward_version_by_env(runs)
     env_order = _env_order(data["env"], envs)
-    hue_order = _hue_order(data["hue"])
+    hue_order = _hue_order(data["hue"], hue)
     seeds = data.groupby(["env", "hue"])["seed"].nunique()
     sns.set_theme(style="whitegrid", context="notebook")
     grid = sns.relplot(
@@ -556,7 +600,7 @@ def _plot_online(
         ax.set_xlabel("trajectory (PEARL protocol)")
         ax.set_ylabel(METRIC_LABELS["return"])
         ax.xaxis.get_major_locator().set_params(integer=True)
-    legend_title = "similarity" if hue == "similarity" else "algorithm"
+    legend_title = HUE_TITLES[hue]
     sns.move_legend(
         grid,
         "lower center",
