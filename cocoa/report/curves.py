@@ -39,6 +39,9 @@ from cocoa.runs import read_json
 #: space (``AXES``); ``cocoa plot --hue``.
 HUES = ("algo", *AXES)
 DEFAULT_HUE = "algo"
+#: A normalised score is shown only where oracle-SAC has reached at least this fraction of
+#: its best gain over the run's untrained return (``normalised_scores``).
+MIN_ORACLE_GAIN = 0.25
 #: Legend title of each hue.
 HUE_TITLES = {
     "algo": "algorithm",
@@ -198,9 +201,11 @@ def normalised_scores(
     return (R(0): its untrained meta-test at step 0) and O the mean over oracle-SAC's seeds on
     the same env at the same steps (each curve interpolated linearly). 0 is the untrained
     policy and 1 oracle-SAC. A hue's grid is the union of its runs' meta-test steps up to
-    where every one of its runs, and the oracle on each of their envs, has a meta-test; steps
-    where some run's denominator is not positive (the oracle no better than that run
-    untrained) are left out, and the notes say so. Envs without oracle-SAC runs are left out.
+    where every one of its runs, and the oracle on each of their envs, has a meta-test. Steps
+    where some run's denominator O(t) - R(0) is below ``MIN_ORACLE_GAIN`` of the oracle's
+    best gain over R(0) (its mean curve's maximum minus R(0)), or not positive, are left out,
+    and the notes say so: there the denominator is mostly evaluation noise and the ratio can
+    take any value. Envs without oracle-SAC runs are left out.
     With ``hue`` an axis, the scored runs are those with a value on it (``hue_runs``), and
     oracle-SAC, which has none, still normalises them.
     """
@@ -237,6 +242,13 @@ def normalised_scores(
     oracle_end = {
         env: min(float(c["env_steps"].iloc[-1]) for c in cs) for env, cs in oracle.items()
     }
+
+    def oracle_mean_max(cs: list[pd.DataFrame]) -> float:
+        """The maximum of oracle-SAC's mean curve over the union of its seeds' steps."""
+        steps = np.unique(np.concatenate([c["env_steps"].to_numpy(float) for c in cs]))
+        return float(np.mean([np.interp(steps, *curve(c)) for c in cs], axis=0).max())
+
+    oracle_best = {env: oracle_mean_max(cs) for env, cs in oracle.items()}
     groups: dict[str, list[Run]] = {}
     for r in others:
         groups.setdefault(column_label(column_key(r, hue, split), hue), []).append(r)
@@ -252,15 +264,19 @@ def normalised_scores(
             xs, ys = curves[r.path]
             o = np.mean([np.interp(grid, *curve(c)) for c in oracle[r.env]], axis=0)
             base = ys[0]
+            best = oracle_best[r.env] - base  # oracle-SAC's largest gain over this run's R(0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 values[r.path] = np.where(
-                    o > base, (np.interp(grid, xs, ys) - base) / (o - base), np.nan
+                    (o > base) & (o - base >= MIN_ORACLE_GAIN * best),
+                    (np.interp(grid, xs, ys) - base) / (o - base),
+                    np.nan,
                 )
         bad = np.any([np.isnan(v) for v in values.values()], axis=0)
         if bad.any():
             notes.append(
-                f"normalised score of {label}: left out env steps where oracle-SAC is not above "
-                f"a run's untrained return: {', '.join(fmt_steps(x) for x in grid[bad])}"
+                f"normalised score of {label}: left out env steps where oracle-SAC is less than "
+                f"{MIN_ORACLE_GAIN:g} of its best above a run's untrained return: "
+                f"{', '.join(fmt_steps(x) for x in grid[bad])}"
             )
         for r in members:
             frames.append(
