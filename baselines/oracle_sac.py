@@ -85,12 +85,14 @@ def preset(family: TaskFamily, name: str) -> OracleSacConfig:
                 hidden=(64, 64), batch_size=64, meta_batch=8, initial_steps=100,
                 num_tasks_sample=5, steps_per_task=100, num_train_steps=100,
             )  # fmt: skip
-        # 0.4 gradient steps per env step, PEARL's own ratio for cheetah-vel, after one random
-        # episode per task. At 0.1 after 1,000 random steps per task, cheetah-vel stayed at the
-        # untrained return through 180k env steps and reach took 450k to a success of 0.8; at
-        # 0.4 cheetah-vel reaches -115 by 120k and reach 0.7-0.9 from 125k (seed 0)
+        # 0.4 gradient steps per env step, PEARL's own ratio for cheetah-vel, after a few random
+        # episodes per task (the settings measured: 600 steps on Metaworld, 200 on MuJoCo). At
+        # 0.1 after 1,000 random steps per task, cheetah-vel stayed at the untrained return
+        # through 180k env steps and reach took 450k to a success of 0.8; at 0.4 cheetah-vel
+        # reaches -115 by 120k and reach 0.7-0.9 from 125k (seed 0)
         return OracleSacConfig(
-            hidden=(128, 128), batch_size=128, meta_batch=8, initial_steps=200,
+            hidden=(128, 128), batch_size=128, meta_batch=8,
+            initial_steps=600 if family.kind == "metaworld" else 200,
             num_tasks_sample=5, steps_per_task=1000, num_train_steps=2000,
         )  # fmt: skip
     raise ValueError(f"unknown preset {name!r}")
