@@ -243,12 +243,14 @@ def normalised_scores(
         env: min(float(c["env_steps"].iloc[-1]) for c in cs) for env, cs in oracle.items()
     }
 
-    def oracle_mean_max(cs: list[pd.DataFrame]) -> float:
-        """The maximum of oracle-SAC's mean curve over the union of its seeds' steps."""
-        steps = np.unique(np.concatenate([c["env_steps"].to_numpy(float) for c in cs]))
-        return float(np.mean([np.interp(steps, *curve(c)) for c in cs], axis=0).max())
+    def oracle_mean(env: str, steps: np.ndarray) -> np.ndarray:
+        """O(t): oracle-SAC's mean over its seeds on ``env`` at ``steps`` (interpolated)."""
+        return np.mean([np.interp(steps, *curve(c)) for c in oracle[env]], axis=0)
 
-    oracle_best = {env: oracle_mean_max(cs) for env, cs in oracle.items()}
+    oracle_best = {  # the maximum of O over the union of the oracle seeds' meta-test steps
+        env: float(oracle_mean(env, np.unique(np.concatenate([curve(c)[0] for c in cs]))).max())
+        for env, cs in oracle.items()
+    }
     groups: dict[str, list[Run]] = {}
     for r in others:
         groups.setdefault(column_label(column_key(r, hue, split), hue), []).append(r)
@@ -262,7 +264,7 @@ def normalised_scores(
         values = {}
         for r in members:
             xs, ys = curves[r.path]
-            o = np.mean([np.interp(grid, *curve(c)) for c in oracle[r.env]], axis=0)
+            o = oracle_mean(r.env, grid)
             base = ys[0]
             best = oracle_best[r.env] - base  # oracle-SAC's largest gain over this run's R(0)
             with np.errstate(divide="ignore", invalid="ignore"):
