@@ -59,6 +59,26 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+class TransformerBlock(nn.Module):
+    """One post-norm Transformer encoder block with a single attention head (Vaswani et al.;
+    M-CURL's masked objective, and the attention context encoder): h ← LN(h + Attn(h)), then
+    h ← LN(h + FF(h)), FF = ReLU MLP. Acts on ``(batch, set, dim)``; no mask, no position."""
+
+    def __init__(self, dim: int, ff_dim: int):
+        super().__init__()
+        self.qkv = nn.Linear(dim, 3 * dim)  # query, key and value projections in one
+        self.attn_out = nn.Linear(dim, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, ff_dim), nn.ReLU(), nn.Linear(ff_dim, dim))
+        self.norm2 = nn.LayerNorm(dim)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(h).chunk(3, dim=-1)  # (N, T, dim) each
+        attended = F.scaled_dot_product_attention(q, k, v)  # softmax(qkᵀ/√dim) v, (N, T, dim)
+        h = self.norm1(h + self.attn_out(attended))
+        return self.norm2(h + self.ff(h))
+
+
 class PolicySample(NamedTuple):
     """What ``TanhGaussianPolicy`` returns; shapes ``(..., act_dim)`` and ``(..., 1)``."""
 

@@ -14,6 +14,7 @@ its torch original agree to float rounding (tested); the random draws come from 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,9 +64,61 @@ def softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, x)
 
 
-def posterior(encoder: MlpParams, context: np.ndarray, latent_dim: int) -> tuple[np.ndarray, ...]:
+@dataclass(frozen=True)
+class AttentionEncoderParams:
+    """A ``cocoa.context.ContextEncoder`` with attention: the embedding MLP, each
+    ``TransformerBlock``'s state dict (torch's names and layouts) and the factor head."""
+
+    embed: MlpParams
+    blocks: list[dict[str, np.ndarray]]
+    head: tuple[np.ndarray, np.ndarray]
+
+
+#: A context encoder's weights: an MLP applied per transition (PEARL's), or with attention.
+EncoderParams = MlpParams | AttentionEncoderParams
+
+
+def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = 1e-5):
+    """``torch.nn.LayerNorm`` over the last dim."""
+    mean = x.mean(-1, keepdims=True)
+    var = x.var(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * weight + bias
+
+
+def transformer_block(p: Mapping[str, np.ndarray], h: np.ndarray) -> np.ndarray:
+    """``cocoa.nets.TransformerBlock`` on one set ``(n, dim)``."""
+    q, k, v = np.split(h @ p["qkv.weight"].T + p["qkv.bias"], 3, axis=-1)  # (n, dim) each
+    logits = q @ k.T / np.sqrt(q.shape[-1])  # (n, n)
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    attended = weights / weights.sum(-1, keepdims=True) @ v
+    h = layer_norm(
+        h + attended @ p["attn_out.weight"].T + p["attn_out.bias"],
+        p["norm1.weight"],
+        p["norm1.bias"],
+    )
+    ff = (
+        np.maximum(h @ p["ff.0.weight"].T + p["ff.0.bias"], 0.0) @ p["ff.2.weight"].T
+        + p["ff.2.bias"]
+    )
+    return layer_norm(h + ff, p["norm2.weight"], p["norm2.bias"])
+
+
+def encoder_factors(encoder: EncoderParams, context: np.ndarray) -> np.ndarray:
+    """The encoder's raw factor outputs (μ, pre-softplus σ²) for one context: ``(n, 2L)``."""
+    if not isinstance(encoder, AttentionEncoderParams):
+        return mlp_forward(encoder, context)
+    h = mlp_forward(encoder.embed, context)  # (n, dim)
+    for block in encoder.blocks:
+        h = transformer_block(block, h)
+    w, b = encoder.head
+    return h @ w + b
+
+
+def posterior(
+    encoder: EncoderParams, context: np.ndarray, latent_dim: int
+) -> tuple[np.ndarray, ...]:
     """q(z | c) as the product of the encoder's Gaussian factors: ``(n, ctx)`` → μ, σ² ``(L,)``."""
-    out = mlp_forward(encoder, context)  # (n, 2L)
+    out = encoder_factors(encoder, context)  # (n, 2L)
     mu, var = out[:, :latent_dim], softplus(out[:, latent_dim:])
     precision = 1.0 / np.maximum(var, MIN_VAR)
     var_post = 1.0 / precision.sum(0)

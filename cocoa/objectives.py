@@ -59,7 +59,7 @@ from torch.nn import functional as F
 from .augment import AUGMENTATIONS, AugmentChain, ContextLayout, check_augment
 from .context import ContextEncoder, kl_to_standard_normal, product_of_gaussians
 from .contrastive import ema_update, info_nce
-from .nets import mlp
+from .nets import TransformerBlock, mlp
 from .np_nets import MIN_VAR
 from .registry import Registry
 
@@ -235,25 +235,6 @@ def mask_positions(
     zeroed = masked & (u < 0.8)
     replaced = masked & (u >= 0.8) & (u < 0.9)
     return masked, zeroed, replaced
-
-
-class TransformerBlock(nn.Module):
-    """One post-norm Transformer encoder block with a single attention head (Vaswani et al.,
-    as M-CURL uses it): h ← LN(h + Attn(h)), then h ← LN(h + FF(h)), FF = ReLU MLP."""
-
-    def __init__(self, dim: int, ff_dim: int):
-        super().__init__()
-        self.qkv = nn.Linear(dim, 3 * dim)  # query, key and value projections in one
-        self.attn_out = nn.Linear(dim, dim)
-        self.norm1 = nn.LayerNorm(dim)
-        self.ff = nn.Sequential(nn.Linear(dim, ff_dim), nn.ReLU(), nn.Linear(ff_dim, dim))
-        self.norm2 = nn.LayerNorm(dim)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.qkv(h).chunk(3, dim=-1)  # (N, T, dim) each
-        attended = F.scaled_dot_product_attention(q, k, v)  # softmax(qkᵀ/√dim) v, (N, T, dim)
-        h = self.norm1(h + self.attn_out(attended))
-        return self.norm2(h + self.ff(h))
 
 
 class SequenceTransformer(nn.Module):

@@ -73,6 +73,9 @@ class PearlConfig:
     net_size: int = 300  # policy, Q and V: 3 hidden layers of net_size
     n_layers: int = 3
     encoder_hidden: tuple[int, ...] = (200, 200, 200)
+    # self-attention blocks over a context's transitions before its factors (0: PEARL's
+    # per-transition factors; see cocoa.context)
+    encoder_attention_layers: int = 0
     use_next_obs_in_context: bool = False
     # SAC
     policy_lr: float = 3e-4
@@ -294,7 +297,9 @@ class Pearl:
         self._context_std: torch.Tensor | None = None
 
         with seeded(seed):
-            self.encoder = ContextEncoder(self.context_dim, L, cfg.encoder_hidden).to(device)
+            self.encoder = ContextEncoder(
+                self.context_dim, L, cfg.encoder_hidden, cfg.encoder_attention_layers
+            ).to(device)
             self.policy = TanhGaussianPolicy(obs_dim + L, act_dim, hidden).to(device)
             self.qf1 = mlp(obs_dim + act_dim + L, 1, hidden).to(device)
             self.qf2 = mlp(obs_dim + act_dim + L, 1, hidden).to(device)
@@ -366,7 +371,7 @@ class Pearl:
         cfg = self.cfg
         return Weights(
             policy=mlp_params(self.policy.trunk.state_dict()),
-            encoder=mlp_params(self.encoder.net.state_dict()),
+            encoder=self.encoder.numpy_params(),
             latent_dim=cfg.latent_dim,
             embedding_batch_size=cfg.embedding_batch_size,
             use_next_obs_in_context=cfg.use_next_obs_in_context,
@@ -430,14 +435,24 @@ class Pearl:
         if cfg.augment_context and self.augment:  # RAD: PEARL's own context, transformed
             context = self.augment(context, self.gen, self.context_std())  # (T, C', ctx)
 
-        # Gaussian factors per context transition; the objective's query rows share the
-        # encoder pass (its MLP acts row by row), each posterior is the product over its rows
+        # Gaussian factors per context transition; each posterior is the product over its
+        # rows. The objective's query rows share the encoder pass when its factors are row by
+        # row (PEARL's MLP); with attention each context is encoded as its own set.
         if self.contrastive:
             views = self.objective.draw(self.enc_buffer, tasks, self.gen, self.context_std())
             C, (N, n) = context.shape[1], views.query.shape[:2]
-            rows = torch.cat([context.flatten(0, 1), views.query.flatten(0, 1)])  # (T·C + N·n, ctx)
-            mu_n, var_n = self.encoder.factors(rows)  # (T·C + N·n, L) each
-            (mu_c, mu_w), (var_c, var_w) = mu_n.split([T * C, N * n]), var_n.split([T * C, N * n])
+            if self.encoder.row_wise:
+                rows = torch.cat(
+                    [context.flatten(0, 1), views.query.flatten(0, 1)]
+                )  # (T·C + N·n, ctx)
+                mu_n, var_n = self.encoder.factors(rows)  # (T·C + N·n, L) each
+                (mu_c, mu_w), (var_c, var_w) = (
+                    mu_n.split([T * C, N * n]),
+                    var_n.split([T * C, N * n]),
+                )
+            else:
+                mu_c, var_c = self.encoder.factors(context)  # (T, C, L)
+                mu_w, var_w = self.encoder.factors(views.query)  # (N, n, L)
             mu, var = product_of_gaussians(mu_c.view(T, C, L), var_c.view(T, C, L))  # (T, L)
         else:
             mu, var = self.encoder(context)  # (T, L)

@@ -22,7 +22,7 @@ import numpy as np
 
 from cocoa.envs import Task, TaskEnv
 
-from .np_nets import MlpParams, NumpyTanhGaussianPolicy, posterior
+from .np_nets import EncoderParams, MlpParams, NumpyTanhGaussianPolicy, posterior
 from .rollout import rollout
 from .types import Episode
 
@@ -50,7 +50,7 @@ class Weights:
     """What a job needs of the agent: numpy copies of π and the encoder, and settings."""
 
     policy: MlpParams
-    encoder: MlpParams
+    encoder: EncoderParams
     latent_dim: int
     embedding_batch_size: int
     use_next_obs_in_context: bool

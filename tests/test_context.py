@@ -58,3 +58,40 @@ def test_encoder_shapes_and_positive_variance():
     mu, var = enc(ctx)
     assert mu.shape == var.shape == (4, 3)
     torch.testing.assert_close((mu, var), product_of_gaussians(mu_f, var_f))
+
+
+def _attention_encoder(seed: int = 0) -> ContextEncoder:
+    torch.manual_seed(seed)
+    enc = ContextEncoder(context_dim=5, latent_dim=3, hidden=(16, 16), attention_layers=2)
+    with torch.no_grad():  # move the ±3e-3 head off zero so that factors differ visibly
+        enc.head.weight.normal_(0.0, 0.5)
+    return enc
+
+
+def test_attention_encoder_is_a_product_of_factors_and_ignores_order():
+    enc = _attention_encoder()
+    ctx = torch.randn(4, 7, 5)  # (task, n, ctx)
+    mu_f, var_f = enc.factors(ctx)
+    assert mu_f.shape == var_f.shape == (4, 7, 3) and (var_f > 0).all()
+    torch.testing.assert_close(enc(ctx), product_of_gaussians(mu_f, var_f))
+    # no positions: permuting a context's transitions permutes its factors, not its posterior
+    perm = torch.randperm(7)
+    mu_p, _ = enc.factors(ctx[:, perm])
+    torch.testing.assert_close(mu_p, mu_f[:, perm])
+    torch.testing.assert_close(enc(ctx[:, perm]), enc(ctx))
+
+
+def test_attention_factors_depend_on_the_other_transitions_of_their_context_only():
+    enc = _attention_encoder()
+    ctx = torch.randn(2, 6, 5)
+    assert not enc.row_wise
+    mu_f, _ = enc.factors(ctx)
+    # a change to transition 5 of context 0 moves every factor of context 0, none of context 1
+    changed = ctx.clone()
+    changed[0, 5] += 1.0
+    mu_c, _ = enc.factors(changed)
+    assert (mu_c[0, :5] - mu_f[0, :5]).abs().amax(-1).min() > 1e-4
+    torch.testing.assert_close(mu_c[1], mu_f[1])
+    # leading dims are contexts: (2, 3, n) encodes as 6 independent contexts
+    many = torch.randn(2, 3, 6, 5)
+    torch.testing.assert_close(enc.factors(many)[0][1, 2], enc.factors(many[1, 2])[0])

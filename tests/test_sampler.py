@@ -51,13 +51,17 @@ def test_numpy_policy_samples_with_the_policy_std():
     assert pre_tanh.std() == pytest.approx(float(out.log_std[0, 0].exp()), rel=0.03)
 
 
-def test_numpy_posterior_matches_the_torch_encoder():
+@pytest.mark.parametrize("attention_layers", [0, 1, 2])
+def test_numpy_posterior_matches_the_torch_encoder(attention_layers):
     torch.manual_seed(0)
-    encoder = ContextEncoder(7, 3, [32, 32])
+    encoder = ContextEncoder(7, 3, [32, 32], attention_layers)
+    with torch.no_grad():  # every weight off its init, so no block is close to the identity
+        for p in encoder.parameters():
+            p.add_(0.2 * torch.randn_like(p))
     context = np.random.default_rng(1).normal(size=(25, 7)).astype(np.float32)
     with torch.no_grad():
         mu, var = encoder(torch.as_tensor(context)[None])
-    np_mu, np_var = posterior(mlp_params(encoder.net.state_dict()), context, 3)
+    np_mu, np_var = posterior(encoder.numpy_params(), context, 3)
     np.testing.assert_allclose(np_mu, mu[0].numpy(), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(np_var, var[0].numpy(), rtol=1e-4, atol=1e-9)
 
