@@ -461,16 +461,16 @@ def _check_axis_values(axis, values, runs=()):
             check_similarity(value)
 
 
-def _load_checked(runs_dir, axis_values, **filters):
+def _load_checked(runs_dir, axis_values, read=None, **filters):
     """``load_runs`` with each axis's values (``axis_values``: axis -> values) as that axis's
     filter besides ``filters``; a value that no read run has must be a registered name
-    (``_check_axis_values``), so a misspelt one says so rather than "no runs"."""
-    from cocoa.report import load_runs
-    from cocoa.report.runs import AXIS_FILTERS
+    (``_check_axis_values``), so a misspelt one says so rather than "no runs". ``read``: the
+    runs of ``runs_dir`` when the caller has read them already."""
+    from cocoa.report.runs import AXIS_FILTERS, read_runs, select_runs
 
     filters |= {AXIS_FILTERS[axis]: values for axis, values in axis_values.items()}
     try:
-        runs = load_runs(runs_dir, **filters)
+        runs = select_runs(read_runs(runs_dir) if read is None else read, runs_dir, **filters)
     except ValueError:
         for axis, values in axis_values.items():
             _check_axis_values(axis, values)
@@ -682,8 +682,9 @@ def plot(
     import matplotlib
 
     matplotlib.use("Agg")
-    from cocoa.report import load_runs, plot_learning_curves
+    from cocoa.report import plot_learning_curves
     from cocoa.report.curves import ORACLE
+    from cocoa.report.runs import read_runs, select_runs
     from cocoa.runs import prepare_output
 
     prepare_output(output)  # an unwritable path: one line, before any work
@@ -697,12 +698,11 @@ def plot(
         if values
     }
     common = {"envs": envs, "reward_versions": reward_versions}
-    runs = _load_checked(runs_dir, axis_values, algos=algos, **common)
+    read = read_runs(runs_dir)
+    runs = _load_checked(runs_dir, axis_values, read, algos=algos, **common)
     if axis_values and (not algos or ORACLE in algos):
-        try:  # every run directory was read above: only "no runs found" can be raised
-            runs += load_runs(runs_dir, algos=[ORACLE], **common)
-        except ValueError:
-            pass  # no oracle-SAC runs: the plot notes that there is no aggregate panel
+        # an axis filter drops oracle-SAC (it has no axis value); the aggregate panel needs it
+        runs += [r for r in select_runs(read, runs_dir, **common) if r.algo == ORACLE]
     written, notes = plot_learning_curves(
         runs, output, metric=metric, hue=hue, envs=envs, online=online
     )

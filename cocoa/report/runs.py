@@ -214,7 +214,19 @@ def load_run(path: str | Path) -> Run:
     )
 
 
-def load_runs(
+def read_runs(root: str | Path) -> list[Run]:
+    """Every run under ``root``, unfiltered (``select_runs`` filters them)."""
+    return [load_run(path) for path in find_run_dirs(root)]
+
+
+def load_runs(root: str | Path, **filters) -> list[Run]:
+    """Every run under ``root`` matching ``filters`` (those of ``select_runs``);
+    ``ValueError`` when there is none."""
+    return select_runs(read_runs(root), root, **filters)
+
+
+def select_runs(
+    read: Sequence[Run],
     root: str | Path,
     envs: Sequence[str] | None = None,
     algos: Sequence[str] | None = None,
@@ -224,16 +236,14 @@ def load_runs(
     augments: Sequence[str] | None = None,
     augment_context: bool | None = None,
 ) -> list[Run]:
-    """Every run under ``root`` matching the filters; ``ValueError`` when there is none.
-    ``reward_versions`` keeps Metaworld runs with those reward versions (other runs have
+    """The runs of ``read`` (read from ``root``) matching the filters; ``ValueError`` naming
+    ``root`` and the filters when there is none. ``reward_versions`` keeps Metaworld runs with those reward versions (other runs have
     no reward version and stay). ``similarities``, ``objectives`` and ``augments`` keep the
     runs whose value on that axis (``Run.axis_value``; augmentations ``+``-joined) is one
     of them; ``augment_context`` the runs with RAD's switch on (True) or off (False)."""
-    dirs = find_run_dirs(root)
     env_set = {normalise_env(e) for e in envs} if envs else None
     runs = []
-    for path in dirs:
-        run = load_run(path)
+    for run in read:
         if env_set is not None and normalise_env(run.env) not in env_set:
             continue
         if algos and run.algo not in algos:
