@@ -10,6 +10,7 @@ critic's gradient teaches the encoder slowly what the rewards say.
 """
 
 import numpy as np
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -88,3 +89,114 @@ def fitted_accuracy(hide_reward: bool, steps: int = 600) -> float:
 def test_fitted_encoder_identifies_the_goal_from_one_fresh_episode():
     assert fitted_accuracy(hide_reward=False) >= 0.9  # measured 0.97
     assert fitted_accuracy(hide_reward=True) <= 0.7  # measured 0.45: chance
+
+
+# --------------------------------------------------------------- the goal from one episode
+
+
+def to_point(s, target, goal) -> torch.Tensor:
+    """One-episode contexts (s, a, r, s′) ``(n, 20, 7)`` of episodes that start at ``s`` and
+    head at full speed for ``target`` (the path bends where one axis arrives), as an episode
+    under a prior z does, on the point robot with goal ``goal``; each ``(n, 2)``."""
+    rows = []
+    for _ in range(20):
+        a = (10 * (target - s)).clamp(-1.0, 1.0)  # the policy's action, in [-1, 1]
+        s_next = s + 0.1 * a  # the env's action bounds are ±0.1
+        r = -(s_next - goal).norm(dim=-1, keepdim=True)
+        rows.append(torch.cat([s, a, r, s_next], -1))
+        s = s_next
+    return torch.stack(rows, 1)
+
+
+def random_to_point(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` contexts of ``to_point`` with uniform starts, targets and goals, and the goals."""
+    s, target, goal = (
+        torch.rand(n, 2, generator=gen, dtype=torch.float64) * 2 - 1 for _ in range(3)
+    )
+    return to_point(s, target, goal).float(), goal.float()
+
+
+class ToPoint:
+    def __init__(self, target):
+        self.target = target
+
+    def reset(self):
+        pass
+
+    def act(self, obs):
+        return np.clip(10 * (self.target - obs), -1.0, 1.0)
+
+    def observe(self, t):
+        pass
+
+
+def test_to_point_contexts_are_the_envs():
+    family = get_family("point-robot")
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        target, goal = rng.uniform(-1, 1, (2, 2))
+        task = make_task(family.name, "train", i, tuple(goal), goal=goal)
+        env = family.make_env(task)
+        env.set_task(task)
+        episode = rollout(env, ToPoint(target), seed=i)
+        start = torch.as_tensor(episode.observations[:1])
+        ctx = to_point(start, torch.as_tensor(target[None]), torch.as_tensor(goal[None]))[0]
+        expected = np.concatenate(
+            [
+                episode.observations,
+                episode.actions,
+                episode.rewards[:, None],
+                episode.next_observations,
+            ],
+            1,
+        )
+        np.testing.assert_allclose(ctx.numpy(), expected, atol=1e-6)
+
+
+def least_squares_goal(ctx: np.ndarray) -> np.ndarray:
+    """The goal from one context by trilateration: every reward says |s′ − g|² = r², i.e.
+    2 s′·g − |g|² = |s′|² − r², linear in (g, |g|²); solved by least squares. On a straight
+    path the goal and its mirror image fit alike; lstsq then returns the minimum-norm
+    solution, which is no better than a guess across the line."""
+    s_next, r = ctx[:, 5:7], ctx[:, 4]
+    A = np.column_stack([2 * s_next, -np.ones(len(r))])
+    b = (s_next**2).sum(1) - r**2
+    return np.linalg.lstsq(A, b, rcond=None)[0][:2]
+
+
+def goal_r2(predicted: np.ndarray, goal: np.ndarray) -> float:
+    return float(1 - ((predicted - goal) ** 2).mean() / goal.var(0).mean())
+
+
+def fitted_goal_r2(attention_layers: int, steps: int = 600) -> float:
+    """Goal R² of encoder → posterior mean → linear read-out, fitted by regression on streams
+    of fresh one-episode contexts (256 per step), on 2,048 held-out contexts."""
+    torch.manual_seed(0)
+    encoder = ContextEncoder(7, 5, (64, 64), attention_layers)
+    readout = torch.nn.Linear(5, 2)
+    opt = torch.optim.Adam([*encoder.parameters(), *readout.parameters()], lr=1e-3)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        ctx, goal = random_to_point(256, gen)
+        loss = F.mse_loss(readout(encoder(ctx)[0]), goal)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    ctx, goal = random_to_point(2048, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        return goal_r2(readout(encoder(ctx)[0]).numpy(), goal.numpy())
+
+
+@pytest.mark.slow
+def test_one_episode_fixes_the_goal_and_attention_lets_the_encoder_learn_it():
+    """One prior-like episode fixes the goal (trilateration: R² 0.92; its straight paths
+    leave a mirror ambiguity), and an encoder with one self-attention block over the episode
+    learns it faster than PEARL's per-transition factors. Measured after 600 steps of 256
+    fresh episodes: 0.73 against 0.53 (two blocks: 0.79). The threshold asks for half the
+    measured lead; a learner whose attention did not help would fail."""
+    ctx, goal = random_to_point(2048, torch.Generator().manual_seed(2))
+    ceiling = goal_r2(np.stack([least_squares_goal(c) for c in ctx.double().numpy()]), goal.numpy())
+    assert ceiling > 0.9
+    factors, attention = fitted_goal_r2(0), fitted_goal_r2(1)
+    assert attention > factors + 0.1, (attention, factors)
+    assert attention < ceiling
