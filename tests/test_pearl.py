@@ -28,9 +28,11 @@ TINY = dict(
 )
 
 
-def make_agent(contrastive=True, similarity="bhattacharyya", seed=0):
+def make_agent(contrastive=True, similarity="bhattacharyya", seed=0, **overrides):
     family = get_family("point-robot")
-    cfg = replace(preset(family, "quick", contrastive=contrastive), **TINY, similarity=similarity)
+    cfg = replace(
+        preset(family, "quick", contrastive=contrastive), **TINY, similarity=similarity, **overrides
+    )
     tasks = get_sampler("point-robot").train_tasks()[:6]
     return Pearl(cfg, family, tasks, torch.device("cpu"), seed)
 
@@ -160,3 +162,19 @@ def test_sparse_quick_preset_keeps_posterior_data_for_the_encoder():
     assert sparse.kl_lambda == paper.kl_lambda == 1.0
     dense = get_algorithm("pearl").preset(get_family("point-robot"), "quick")
     assert dense.num_steps_posterior == 0 and dense.num_extra_rl_steps_posterior > 0
+
+
+@pytest.mark.parametrize("contrastive", [False, True])
+def test_attention_encoder_trains_and_resumes_exactly(contrastive, check_resume):
+    """With self-attention over the context, every encoder weight (the blocks included)
+    learns, and a resumed learner repeats the next iteration bit for bit."""
+
+    def make(seed):
+        return make_agent(contrastive=contrastive, seed=seed, encoder_attention_layers=1)
+
+    a, _ = check_resume(make, lambda agent: (agent.encoder, agent.policy, agent.qf1))
+    before = {k: v.clone() for k, v in a.encoder.state_dict().items()}
+    a.train_iteration()
+    after = a.encoder.state_dict()
+    assert {k for k in before if not torch.equal(before[k], after[k])} == set(before)
+    assert any(k.startswith("blocks.0.qkv") for k in before)
