@@ -31,6 +31,9 @@ Built in (``OBJECTIVES``):
   output is contrasted with the EMA key encoder's factors of the unmasked sequence at all T
   positions (InfoNCE over positions, the paper's eq. 4: summed over masked positions, averaged
   over sequences). Its weight is 1, as in the paper (``contrastive_weight``).
+  With an attention context encoder (``encoder_attention_layers > 0``) the encoder encodes
+  each query and key row set as one context, so its factors already mix positions: the key
+  encoder sees the unmasked sequence, and the objective's Transformer starts from that.
 * ``predictive-cpc`` and ``predictive-spr``: predict the future from the past (CPC; PSRL's
   action-aware transform; SPR). From the posterior of a crop's first ``w − 1`` transitions and
   the last transition's action, a head predicts the EMA key encoder's factor of that last
