@@ -122,6 +122,10 @@ class PearlConfig:
         check_objective(self.objective)
         check_similarity(self.similarity)
         check_augment(self.augment)
+        if self.encoder_attention_layers < 0:
+            raise ValueError(
+                f"encoder_attention_layers must be 0 or more, got {self.encoder_attention_layers}"
+            )
 
     @property
     def contrastive(self) -> bool:

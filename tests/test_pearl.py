@@ -178,3 +178,9 @@ def test_attention_encoder_trains_and_resumes_exactly(contrastive, check_resume)
     after = a.encoder.state_dict()
     assert {k for k in before if not torch.equal(before[k], after[k])} == set(before)
     assert any(k.startswith("blocks.0.qkv") for k in before)
+
+
+def test_negative_attention_layers_are_refused():
+    family = get_family("point-robot")
+    with pytest.raises(ValueError, match="encoder_attention_layers must be 0 or more, got -1"):
+        replace(preset(family, "quick"), encoder_attention_layers=-1)
