@@ -446,14 +446,11 @@ class Pearl:
             views = self.objective.draw(self.enc_buffer, tasks, self.gen, self.context_std())
             C, (N, n) = context.shape[1], views.query.shape[:2]
             if self.encoder.row_wise:
-                rows = torch.cat(
-                    [context.flatten(0, 1), views.query.flatten(0, 1)]
-                )  # (T·C + N·n, ctx)
-                mu_n, var_n = self.encoder.factors(rows)  # (T·C + N·n, L) each
-                (mu_c, mu_w), (var_c, var_w) = (
-                    mu_n.split([T * C, N * n]),
-                    var_n.split([T * C, N * n]),
-                )
+                # (T·C + N·n, ctx) rows, and their factors (T·C + N·n, L) each
+                rows = torch.cat([context.flatten(0, 1), views.query.flatten(0, 1)])
+                mu_n, var_n = self.encoder.factors(rows)
+                mu_c, mu_w = mu_n.split([T * C, N * n])
+                var_c, var_w = var_n.split([T * C, N * n])
             else:
                 mu_c, var_c = self.encoder.factors(context)  # (T, C, L)
                 mu_w, var_w = self.encoder.factors(views.query)  # (N, n, L)

@@ -237,10 +237,11 @@ def select_runs(
     augment_context: bool | None = None,
 ) -> list[Run]:
     """The runs of ``read`` (read from ``root``) matching the filters; ``ValueError`` naming
-    ``root`` and the filters when there is none. ``reward_versions`` keeps Metaworld runs with those reward versions (other runs have
-    no reward version and stay). ``similarities``, ``objectives`` and ``augments`` keep the
-    runs whose value on that axis (``Run.axis_value``; augmentations ``+``-joined) is one
-    of them; ``augment_context`` the runs with RAD's switch on (True) or off (False)."""
+    ``root`` and the filters when there is none. ``reward_versions`` keeps Metaworld runs
+    with those reward versions (other runs have no reward version and stay).
+    ``similarities``, ``objectives`` and ``augments`` keep the runs whose value on that axis
+    (``Run.axis_value``; augmentations ``+``-joined) is one of them; ``augment_context`` the
+    runs with RAD's switch on (True) or off (False)."""
     env_set = {normalise_env(e) for e in envs} if envs else None
     runs = []
     for run in read:
