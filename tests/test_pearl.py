@@ -184,3 +184,20 @@ def test_negative_attention_layers_are_refused():
     family = get_family("point-robot")
     with pytest.raises(ValueError, match="encoder_attention_layers must be 0 or more, got -1"):
         replace(preset(family, "quick"), encoder_attention_layers=-1)
+
+
+def test_update_encodes_each_context_as_its_own_set_with_attention(monkeypatch):
+    """PEARL's per-transition encoder may take every context's rows in one flat pass; with
+    attention, the update must hand each context (PEARL's, and each objective view) over as
+    its own set, or contexts of different tasks would attend to each other."""
+    agent = make_agent(contrastive=True, encoder_attention_layers=1)
+    agent.train_iteration()
+    shapes = []
+    factors = agent.encoder.factors
+    monkeypatch.setattr(agent.encoder, "factors", lambda c: shapes.append(c.shape) or factors(c))
+    agent.update(np.arange(agent.cfg.meta_batch))
+    C, n = agent.cfg.embedding_batch_size, agent.cfg.crop_window
+    assert shapes == [
+        (agent.cfg.meta_batch, C, agent.context_dim),
+        (shapes[1][0], n, agent.context_dim),
+    ]
