@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from cocoa.context import ContextEncoder
 from cocoa.envs import get_family, make_task
 from cocoa.rollout import rollout
+from cocoa.scripted import _Walk
 
 GOALS = ((0.7, 0.7), (-0.7, -0.7))
 
@@ -116,20 +117,6 @@ def random_to_point(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.T
     return to_point(s, target, goal).float(), goal.float()
 
 
-class ToPoint:
-    def __init__(self, target):
-        self.target = target
-
-    def reset(self):
-        pass
-
-    def act(self, obs):
-        return np.clip(10 * (self.target - obs), -1.0, 1.0)
-
-    def observe(self, t):
-        pass
-
-
 def test_to_point_contexts_are_the_envs():
     family = get_family("point-robot")
     rng = np.random.default_rng(0)
@@ -138,7 +125,7 @@ def test_to_point_contexts_are_the_envs():
         task = make_task(family.name, "train", i, tuple(goal), goal=goal)
         env = family.make_env(task)
         env.set_task(task)
-        episode = rollout(env, ToPoint(target), seed=i)
+        episode = rollout(env, _Walk(target), seed=i)  # at full speed to target
         start = torch.as_tensor(episode.observations[:1])
         ctx = to_point(start, torch.as_tensor(target[None]), torch.as_tensor(goal[None]))[0]
         expected = np.concatenate(
@@ -157,7 +144,9 @@ def least_squares_goal(ctx: np.ndarray) -> np.ndarray:
     """The goal from one context by trilateration: every reward says |s′ − g|² = r², i.e.
     2 s′·g − |g|² = |s′|² − r², linear in (g, |g|²); solved by least squares. On a straight
     path the goal and its mirror image fit alike; lstsq then returns the minimum-norm
-    solution, which is no better than a guess across the line."""
+    solution. (``cocoa.scripted.goal_estimate``, which returns the mirror pair's midpoint on
+    a straight path, reads 0.78 on these episodes, against 0.92 here; the higher of the two
+    is the ceiling the encoders are held under.)"""
     s_next, r = ctx[:, 5:7], ctx[:, 4]
     A = np.column_stack([2 * s_next, -np.ones(len(r))])
     b = (s_next**2).sum(1) - r**2
