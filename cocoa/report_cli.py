@@ -461,16 +461,16 @@ def _check_axis_values(axis, values, runs=()):
             check_similarity(value)
 
 
-def _load_checked(runs_dir, axis_values, read=None, **filters):
-    """``load_runs`` with each axis's values (``axis_values``: axis -> values) as that axis's
-    filter besides ``filters``; a value that no read run has must be a registered name
-    (``_check_axis_values``), so a misspelt one says so rather than "no runs". ``read``: the
-    runs of ``runs_dir`` when the caller has read them already."""
-    from cocoa.report.runs import AXIS_FILTERS, read_runs, select_runs
+def _load_checked(read, runs_dir, axis_values, **filters):
+    """``select_runs`` of ``read`` (the runs of ``runs_dir``) with each axis's values
+    (``axis_values``: axis -> values) as that axis's filter besides ``filters``; a value that
+    no read run has must be a registered name (``_check_axis_values``), so a misspelt one says
+    so rather than "no runs"."""
+    from cocoa.report.runs import AXIS_FILTERS, select_runs
 
     filters |= {AXIS_FILTERS[axis]: values for axis, values in axis_values.items()}
     try:
-        runs = select_runs(read_runs(runs_dir) if read is None else read, runs_dir, **filters)
+        runs = select_runs(read, runs_dir, **filters)
     except ValueError:
         for axis, values in axis_values.items():
             _check_axis_values(axis, values)
@@ -569,7 +569,7 @@ def ablate(
     augment ablation reads CoCOA's own objective (trajectory); without --augment-context,
     runs with RAD's switch on are left out. Objective `none` is PEARL."""
     from cocoa.report import build_table
-    from cocoa.report.runs import DEFAULT_OBJECTIVE
+    from cocoa.report.runs import DEFAULT_OBJECTIVE, read_runs
     from cocoa.sweep import parse_list
 
     objective, augment = sweep_kwargs["objective"], sweep_kwargs["augment"]
@@ -591,7 +591,7 @@ def ablate(
         "augment_context": sweep_kwargs["augment_context"],
         "algos": ["cocoa"] if axis == "similarity" else None,
     }
-    runs = _load_checked(runs_dir, {axis: values}, envs=envs, **filters)
+    runs = _load_checked(read_runs(runs_dir), runs_dir, {axis: values}, envs=envs, **filters)
     result_table = build_table(
         runs,
         metric=metric,
@@ -699,7 +699,7 @@ def plot(
     }
     common = {"envs": envs, "reward_versions": reward_versions}
     read = read_runs(runs_dir)
-    runs = _load_checked(runs_dir, axis_values, read, algos=algos, **common)
+    runs = _load_checked(read, runs_dir, axis_values, algos=algos, **common)
     if axis_values and (not algos or ORACLE in algos):
         # an axis filter drops oracle-SAC (it has no axis value); the aggregate panel needs it
         runs += [r for r in select_runs(read, runs_dir, **common) if r.algo == ORACLE]
