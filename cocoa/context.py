@@ -22,13 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .nets import TransformerBlock, mlp
-from .np_nets import MIN_VAR, AttentionEncoderParams, EncoderParams, mlp_params
+from .np_nets import MIN_VAR, AttentionEncoderParams, EncoderParams, float32, mlp_params
 
 
 def product_of_gaussians(mu: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,9 +111,6 @@ class ContextEncoder(nn.Module):
         if self.row_wise:
             return mlp_params(self.net.state_dict())
 
-        def numpy(t: torch.Tensor) -> np.ndarray:
-            return t.detach().cpu().numpy().astype(np.float32)
-
-        blocks = [{k: numpy(v) for k, v in b.state_dict().items()} for b in self.blocks]
-        head = (np.ascontiguousarray(numpy(self.head.weight).T), numpy(self.head.bias))
+        blocks = [{k: float32(v) for k, v in b.state_dict().items()} for b in self.blocks]
+        (head,) = mlp_params(self.head.state_dict(prefix="head."))
         return AttentionEncoderParams(mlp_params(self.embed.state_dict()), blocks, head)

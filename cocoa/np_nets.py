@@ -40,15 +40,16 @@ def mlp_params(state_dict: Mapping[str, Any]) -> MlpParams:
     for key in weights:
         w = state_dict[key]
         b = state_dict[key.removesuffix(".weight") + ".bias"]
-        w = np.ascontiguousarray(_to_numpy(w).T, dtype=np.float32)
-        params.append((w, _to_numpy(b).astype(np.float32)))
+        params.append((np.ascontiguousarray(float32(w).T), float32(b)))
     return params
 
 
-def _to_numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):  # a torch tensor, possibly on a GPU
+def float32(x: Any) -> np.ndarray:
+    """A float32 numpy copy of a torch tensor (possibly on a GPU) or array: a copy, so that
+    training the tensor later does not move it."""
+    if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
-    return np.asarray(x)
+    return np.array(x, dtype=np.float32)
 
 
 def mlp_forward(params: MlpParams, x: np.ndarray) -> np.ndarray:
