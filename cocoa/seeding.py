@@ -36,10 +36,21 @@ def rng_state(rng: np.random.Generator, **generators: torch.Generator) -> dict[s
 def set_rng_state(
     state: dict[str, Any], rng: np.random.Generator, **generators: torch.Generator
 ) -> None:
-    """Restores what ``rng_state`` returned."""
+    """Restores what ``rng_state`` returned.
+
+    A torch generator's state is device-specific (CPU: a Mersenne Twister; CUDA: Philox's
+    seed and offset). A state saved on the other kind of device cannot be restored; the
+    generator is then seeded from that state's bytes instead, so a CUDA checkpoint loads on a
+    CPU machine (and back), deterministically but with a different stream.
+    """
     rng.bit_generator.state = state["rng"]
     for name, g in generators.items():
-        g.set_state(state[name])
+        saved = state[name]
+        if saved.numel() == g.get_state().numel():
+            g.set_state(saved)
+        else:
+            entropy = saved.cpu().numpy().astype(np.uint32)
+            g.manual_seed(int(np.random.default_rng(entropy).integers(2**63)))
 
 
 def meta_test_generator(
