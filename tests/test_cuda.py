@@ -114,7 +114,7 @@ def assert_modules_close(a: dict, b: dict, atol: float, moved: float = 0.0) -> N
         sa, sb = a[name].state_dict(), b[name].state_dict()
         for key, va in sa.items():
             if isinstance(va, torch.Tensor) and va.is_floating_point():
-                diff = (va - sb[key].cpu()).abs()
+                diff = (va.cpu() - sb[key].cpu()).abs()
                 assert float((diff > atol).float().mean()) <= (1e-3 if moved else 0), (
                     f"{name}.{key}"
                 )
