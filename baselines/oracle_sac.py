@@ -54,6 +54,8 @@ class OracleSacConfig:
     batch_size: int = 256  # transitions per task in a gradient step
     meta_batch: int = 16  # tasks per gradient step
     target_entropy: float | None = None  # H̄; None: −act_dim
+    # o ← (o − mean) / std over the training tasks' features (a constant dimension: std 1)
+    standardise_oracle: bool = False
     initial_steps: int = 2000  # per training task, before the first update
     num_tasks_sample: int = 5  # tasks that collect data each iteration
     steps_per_task: int = 1000  # steps collected on each of them
@@ -96,6 +98,20 @@ def preset(family: TaskFamily, name: str) -> OracleSacConfig:
             num_tasks_sample=5, steps_per_task=1000, num_train_steps=2000,
         )  # fmt: skip
     raise ValueError(f"unknown preset {name!r}")
+
+
+def oracle_standardiser(oracles: np.ndarray, standardise: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(shift, scale) that map features o to (o − shift) / scale: the training tasks' mean and
+    standard deviation per dimension (scale 1 where a dimension is constant), or (0, 1).
+
+    Why: Metaworld's features are positions in metres that vary by a few centimetres between
+    tasks, so without it the networks start almost blind to which goal they are given.
+    """
+    oracles = np.asarray(oracles, dtype=np.float64)  # (n, o)
+    if not standardise:
+        return np.zeros(oracles.shape[-1]), np.ones(oracles.shape[-1])
+    std = oracles.std(axis=0)
+    return oracles.mean(axis=0), np.where(std > 1e-8, std, 1.0)
 
 
 class TwinQ(nn.Module):
@@ -193,8 +209,9 @@ class OracleSac:
         self.policy_opt = adam(self.policy.parameters(), cfg.lr, dev)
         self.q_opt = adam(self.q.parameters(), cfg.lr, dev)
         self.alpha_opt = adam([self.log_alpha], cfg.lr, dev)
-        oracles = np.stack([t.oracle for t in self.train_tasks])
-        self.oracles = torch.as_tensor(oracles, dtype=torch.float32, device=dev)  # (n, o)
+        oracles = np.stack([t.oracle for t in self.train_tasks])  # (n, o)
+        self.oracle_shift, self.oracle_scale = oracle_standardiser(oracles, cfg.standardise_oracle)
+        self.oracles = torch.as_tensor(self.features(oracles), device=dev)  # (n, o)
         self.buffer = MultiTaskReplayBuffer(len(self.train_tasks), cfg.buffer_capacity,
                                             obs_dim, act_dim, dev)  # fmt: skip
         self.rng = np.random.default_rng(seed)
@@ -206,10 +223,16 @@ class OracleSac:
 
     # ------------------------------------------------------------------------ data
 
+    def features(self, oracle: np.ndarray) -> np.ndarray:
+        """What π and Q see of a task: its oracle features, standardised if configured;
+        ``(..., o)`` → ``(..., o)`` float32."""
+        return ((oracle - self.oracle_shift) / self.oracle_scale).astype(np.float32)
+
     def _collect(self, task_index: int, n_steps: int) -> list[Episode]:
         """Whole episodes on one training task until ``n_steps`` steps; into its buffer."""
         n_episodes = max(1, math.ceil(n_steps / self.env.horizon))
-        actor = OracleActor(self.policy, self.train_tasks[task_index].oracle, self.gen, False)
+        oracle = self.features(self.train_tasks[task_index].oracle)
+        actor = OracleActor(self.policy, oracle, self.gen, deterministic=False)
         episodes = collect(self.env, self.train_tasks[task_index], actor, n_episodes, self.rng)
         for e in episodes:
             self.buffer.add_episode(task_index, e)
@@ -311,7 +334,7 @@ class OracleSac:
         if task is None:
             raise ValueError("oracle-sac conditions on the task: call exploration_policy(task)")
         gen = meta_test_generator(self.seed, self.env_steps, task, self.device, run)
-        return OracleActor(self.policy, task.oracle, gen, deterministic=False)
+        return OracleActor(self.policy, self.features(task.oracle), gen, deterministic=False)
 
     def adapt(self, policy: Policy, episodes: list[Episode]) -> Policy:
         """The same oracle-conditioned policy with mean actions (there is nothing to infer)."""

@@ -120,3 +120,29 @@ def test_gradient_steps_average_the_updates(family, tasks, checkpoint_round_trip
             totals[name] = totals.get(name, 0.0) + v
     assert averaged == {name: float(v) / 3 for name, v in totals.items()}
     assert list(averaged) == list(S.OracleSac.metric_names[1:])
+
+
+def test_standardised_oracle_features_are_seen_in_training_and_at_meta_test():
+    """With ``standardise_oracle`` the training tasks' features have mean 0 and std 1 per
+    dimension (a constant one is only centred), in the update's batch and in the meta-test
+    policy alike; without it, the raw features."""
+    from cocoa.envs import get_family
+    from cocoa.task_samplers import TaskSampler
+
+    family = get_family("reach")
+    tasks = TaskSampler(family, 0).train_tasks()
+    raw = np.stack([t.oracle for t in tasks]).astype(np.float64)  # (50, 6)
+    constant = raw.std(axis=0) < 1e-8
+    assert constant.any() and not constant.all()  # the puck's height is fixed on reach
+    cfg = dataclasses.replace(S.preset(family, "quick"), standardise_oracle=True)
+    agent = S.OracleSac(cfg, family, tasks, torch.device("cpu"), 0)
+    seen = agent.oracles.numpy().astype(np.float64)  # (50, 6)
+    np.testing.assert_allclose(seen.mean(axis=0), 0, atol=1e-6)
+    np.testing.assert_allclose(seen.std(axis=0)[~constant], 1, rtol=1e-5)
+    np.testing.assert_allclose(seen[:, constant], 0, atol=1e-6)
+    test_task = TaskSampler(family, 0).test_tasks()[3]
+    policy = agent.exploration_policy(test_task)
+    expected = (test_task.oracle - raw.mean(axis=0)) / np.where(constant, 1, raw.std(axis=0))
+    np.testing.assert_allclose(policy.oracle.numpy(), expected, rtol=1e-5, atol=1e-6)
+    plain = S.OracleSac(S.preset(family, "quick"), family, tasks, torch.device("cpu"), 0)
+    np.testing.assert_array_equal(plain.oracles.numpy(), raw.astype(np.float32))
