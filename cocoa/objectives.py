@@ -41,6 +41,11 @@ Built in (``OBJECTIVES``):
   transitions; ``spr`` by the negative cosine between a projection + predictor of the
   prediction and an EMA projection of the target (no negatives). Both keep the query KL on
   the past posterior.
+* ``reward``: a reward decoder, as VariBAD trains its encoder. From the posterior mean of one
+  temporal crop of an episode, and each transition's s, a (and s'), a head predicts the
+  rewards of another crop of the same episode. The loss is the squared error over the
+  batch's reward variance (1 − R², so reward scales do not matter) plus the query KL; its
+  ``accuracy`` metric is that R². It needs no key encoder.
 * ``none``: PEARL (no term; the learner never calls it).
 
 A user adds one with ``@register_objective("name")`` on a factory ``ObjectiveParts ->
@@ -390,6 +395,48 @@ class NoObjective(Objective):
 
     def forward(self, views, mu_n, var_n):
         raise RuntimeError("the 'none' objective has no loss (the learner does not call it)")
+
+
+# ---------------------------------------------------------------------------- decoder
+
+
+@register_objective("reward")
+class RewardDecoder(Objective):
+    """Decoder: predict the rewards of another crop of the episode from the posterior mean"""
+
+    def __init__(self, parts: ObjectiveParts):
+        super().__init__(parts)
+        cfg, layout = parts.cfg, parts.layout
+        inputs = layout.obs_dim + layout.act_dim + (layout.obs_dim if layout.use_next_obs else 0)
+        h = cfg.predictor_hidden
+        self.decoder = mlp(cfg.latent_dim + inputs, 1, [h, h], out_init_scale=None)
+
+    def draw(self, buffer, tasks, gen, std):
+        p = self.parts
+        q, k = self._crops(buffer, tasks, p.cfg.crop_window, gen)  # (N, w, ctx) each
+        if not p.augment.temporal_crop:  # without `crop`: the query's own rewards
+            k = q
+        if p.augment:  # the context is augmented; the rewards to predict stay as they are
+            q = p.augment(q, gen, std)
+        return Views(q, k)
+
+    def forward(self, views, mu_n, var_n):
+        p, layout = self.parts, self.parts.layout
+        mu_q, var_q = product_of_gaussians(mu_n, var_n)  # (N, L)
+        target = views.key  # (N, m, ctx)
+        columns = [target[..., layout.observations], target[..., layout.actions]]
+        if layout.use_next_obs:
+            columns.append(target[..., layout.next_observations])
+        z = mu_q[:, None].expand(-1, target.shape[1], -1)  # (N, m, L)
+        r_hat = self.decoder(torch.cat([z, *columns], -1))  # (N, m, 1)
+        r = target[..., layout.reward]  # (N, m, 1)
+        # scale-free: the squared error over the rewards' variance in the batch (1 − R²)
+        unexplained = (r_hat - r).square().mean() / r.var().clamp(min=1e-8)
+        loss = unexplained + p.cfg.query_kl_weight * kl_to_standard_normal(mu_q, var_q).mean()
+        return loss, {"accuracy": 1.0 - unexplained.detach()}
+
+    def after_step(self) -> None:
+        pass  # no key encoder: the targets are rewards, not features
 
 
 # --------------------------------------------------------------------- the command line

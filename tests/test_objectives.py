@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # own widths
 TINY = dict(PEARL_TINY, transformer_dim=16, predictor_hidden=16)
 CONTRASTIVE = ["trajectory", "transition", "masked", "predictive-cpc", "predictive-spr"]
+LEARNED = [*CONTRASTIVE, "reward"]  # every objective with a loss
 OBS, ACT = 2, 2
 LAYOUT = ContextLayout(OBS, ACT, use_next_obs=True)  # context row: s (2), a (2), r (1), s' (2)
 
@@ -299,7 +300,36 @@ def test_info_nce_labels_are_the_diagonal(name, buffer):
         assert torch.equal(views.query, views.key) and metrics["accuracy"].item() == 1.0
 
 
-@pytest.mark.parametrize("name", CONTRASTIVE)
+def test_reward_decoder_loss_is_one_minus_r2_of_the_other_crops_rewards(buffer):
+    """By hand: the decoder reads (posterior mean of the query crop, s, a, s') of each row of
+    the other crop and is scored by its squared error over the rewards' variance; the
+    query's own rewards reach the loss only through z."""
+    from cocoa.context import kl_to_standard_normal, product_of_gaussians
+
+    cfg = config(objective="reward", query_kl_weight=0.5)
+    obj = make_objective("reward", parts(cfg))
+    views, loss, metrics = views_and_loss(obj, buffer)
+    assert views.query.shape == views.key.shape and not torch.equal(views.query, views.key)
+    mu_n, var_n = obj.parts.encoder.factors(views.query)
+    mu_q, var_q = product_of_gaussians(mu_n, var_n)  # (N, L)
+    squared, rewards = [], []
+    for i in range(views.key.shape[0]):
+        for row in views.key[i]:
+            s, a, r, s2 = row[:OBS], row[OBS : OBS + ACT], row[OBS + ACT], row[OBS + ACT + 1 :]
+            r_hat = obj.decoder(torch.cat([mu_q[i], s, a, s2]))
+            squared.append((r_hat - r).item() ** 2)
+            rewards.append(r.item())
+    unexplained = np.mean(squared) / np.var(rewards, ddof=1)
+    kl = kl_to_standard_normal(mu_q, var_q).mean().item()
+    assert loss.item() == pytest.approx(unexplained + 0.5 * kl, rel=1e-5)
+    assert metrics["accuracy"].item() == pytest.approx(1 - unexplained, rel=1e-5)
+    # the rewards to predict are the targets: change them and the loss changes
+    shifted = views.key.clone()
+    shifted[..., OBS + ACT] += 1.0
+    assert obj(Views(views.query, shifted), mu_n, var_n)[0].item() != pytest.approx(loss.item())
+
+
+@pytest.mark.parametrize("name", LEARNED)
 def test_gradients_reach_the_query_encoder_and_heads_not_the_key_encoder(name, buffer):
     cfg = config(objective=name, augment=("crop", "noise"))
     obj = make_objective(name, parts(cfg))
@@ -411,6 +441,7 @@ def make_agent(seed: int, family, tasks, **kw) -> Pearl:
         dict(objective="masked"),
         dict(objective="predictive-cpc", augment=("crop", "subsample")),
         dict(objective="predictive-spr"),
+        dict(objective="reward", augment=("crop", "noise")),
         dict(objective="none", augment=("noise", "subsample"), augment_context=True),
     ],
     ids=lambda kw: kw["objective"],
@@ -420,7 +451,7 @@ def test_each_objective_resumes_exactly(kw, family, tasks, check_resume):
         return [agent.encoder, agent.key_encoder, agent.objective, agent.policy, agent.qf1]
 
     a, b = check_resume(lambda seed: make_agent(seed, family, tasks, **kw), modules)
-    if kw["objective"] in ("masked", "predictive-cpc", "predictive-spr"):
+    if kw["objective"] in ("masked", "predictive-cpc", "predictive-spr", "reward"):
         assert "objective" in a.state_dict(), "its own networks are in the checkpoint"
 
 
@@ -469,7 +500,7 @@ TINY_RUN = {
 RESUMED_FROM_THE_CLI = ("masked", "predictive-spr")
 
 
-@pytest.mark.parametrize("name", CONTRASTIVE)
+@pytest.mark.parametrize("name", LEARNED)
 def test_each_objective_trains_from_the_command_line(name, tmp_path):
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps(TINY_RUN))
@@ -499,7 +530,7 @@ def test_each_objective_trains_from_the_command_line(name, tmp_path):
 
 def test_objectives_and_augmentations_commands_list_one_line_each():
     out = cocoa_cli("objectives").stdout.splitlines()
-    assert [line.split()[0] for line in out] == [*CONTRASTIVE, "none"]  # a fresh process
+    assert [line.split()[0] for line in out] == [*CONTRASTIVE, "none", "reward"]  # a fresh process
     assert "(default)" in out[0] and "M-CURL" in out[2]
     out = cocoa_cli("augmentations").stdout.splitlines()
     assert [line.split()[0] for line in out] == ["crop", "noise", "reward-noise", "subsample"]
