@@ -17,6 +17,10 @@ each of ``meta_batch`` tasks, as one ``(task, batch, ·)`` tensor (no loop over 
 buffer lives on the learner's device and is sampled there with the learner's torch generator,
 so a step copies no batch from the host and never waits for the device.
 
+With ``standardise_oracle`` the features are centred and scaled by the training tasks' mean
+and standard deviation, in training and at meta-test alike (off by default: on reach, where the
+goals differ by centimetres, it did not raise success; see the README).
+
 At meta-test the policy needs the task: ``exploration_policy(task)`` conditions on its oracle
 features and samples actions; ``adapt`` returns the same oracle-conditioned policy with mean
 actions (nothing to adapt).
