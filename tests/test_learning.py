@@ -7,8 +7,8 @@ seed-0 score from the recorded reference (``results/reference/reproduce/point-ro
 
 Thresholds come from that reference: the lower edge of the 95% prediction interval for one new
 seed's normalised score, from the three recorded seeds of the same algorithm
-(``cocoa.reproduce.band``): PEARL 0.54 (0.52–0.57) gives 0.42, CoCOA 0.59 (0.57–0.61) gives
-0.49. Both lie above the best agent that cannot adapt (the scripted centre agent, 0.31 on
+(``cocoa.reproduce.band``): PEARL 0.50 (0.48–0.50) gives 0.45, CoCOA 0.54 (0.54–0.54) gives
+0.52. Both lie above the best agent that cannot adapt (the scripted centre agent, 0.27 on
 seed 0's starts), so a learner that stops adapting fails.
 """
 
