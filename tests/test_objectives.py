@@ -302,8 +302,7 @@ def test_info_nce_labels_are_the_diagonal(name, buffer):
 
 def test_reward_decoder_loss_is_one_minus_r2_of_the_other_crops_rewards(buffer):
     """By hand: the decoder reads (posterior mean of the query crop, s, a, s') of each row of
-    the other crop and is scored by its squared error over the rewards' variance; the
-    query's own rewards reach the loss only through z."""
+    the other crop and is scored by its squared error over those rows' reward variance."""
     from cocoa.context import kl_to_standard_normal, product_of_gaussians
 
     cfg = config(objective="reward", query_kl_weight=0.5)
