@@ -32,14 +32,15 @@ def tasks(family):
 
 @pytest.fixture
 def checkpoint_round_trip():
-    """``state -> state`` through ``torch.save``/``torch.load``, as a checkpoint makes it (so no
-    tensor is shared with the learner it came from)."""
+    """``state -> state`` through ``torch.save``/``torch.load`` onto the CPU, as a checkpoint
+    makes it and ``load_checkpoint`` reads it (so no tensor is shared with the learner it came
+    from, and a GPU learner's state comes back on the host)."""
 
     def round_trip(state: dict) -> dict:
         buf = io.BytesIO()
         torch.save(state, buf)
         buf.seek(0)
-        return torch.load(buf, weights_only=False)
+        return torch.load(buf, map_location="cpu", weights_only=False)
 
     return round_trip
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import json
 import os
 import subprocess
@@ -75,14 +74,6 @@ def make_oracle(device: torch.device, seed: int) -> S.OracleSac:
     return S.OracleSac(cfg, family, get_sampler("point-robot").train_tasks()[:6], device, seed)
 
 
-def round_trip(state: dict) -> dict:
-    """Through ``torch.save``/``torch.load`` onto the CPU, as ``load_checkpoint`` reads it."""
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    buf.seek(0)
-    return torch.load(buf, map_location="cpu", weights_only=False)
-
-
 @contextlib.contextmanager
 def host_draws(companions: dict[int, torch.Generator]) -> Iterator[None]:
     """Random draws made with a generator in ``companions`` (keyed by ``id``) come from its
@@ -121,7 +112,7 @@ def assert_modules_close(a: dict, b: dict, atol: float, moved: float = 0.0) -> N
                 assert diff.numel() == 0 or float(diff.max()) <= max(atol, moved), f"{name}.{key}"
 
 
-def same_update_on_both_devices(make, modules, max_lr, n_steps=3, tasks=(0, 1, 2)):
+def same_update_on_both_devices(make, modules, round_trip, max_lr, n_steps=3, tasks=(0, 1, 2)):
     """Trains ``make(CPU, 3)`` for an iteration, loads its checkpoint into ``make(CUDA, 99)``
     and takes ``n_steps`` updates on both with the same draws; returns both metric lists."""
     cpu = make(CPU, 3)
@@ -152,40 +143,38 @@ def pearl_modules(agent: Pearl) -> dict:
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_pearl_update_on_cuda_is_the_cpu_update(variant):
+def test_pearl_update_on_cuda_is_the_cpu_update(variant, checkpoint_round_trip):
     make = lambda device, seed: make_pearl(variant, device, seed)  # noqa: E731
     cfg = make(CPU, 0).cfg
     max_lr = max(cfg.policy_lr, cfg.qf_lr, cfg.vf_lr, cfg.context_lr)
-    same_update_on_both_devices(make, pearl_modules, max_lr)
+    same_update_on_both_devices(make, pearl_modules, checkpoint_round_trip, max_lr)
 
 
-def test_oracle_sac_update_on_cuda_is_the_cpu_update():
+def test_oracle_sac_update_on_cuda_is_the_cpu_update(checkpoint_round_trip):
     same_update_on_both_devices(
         make_oracle,
         lambda agent: {"policy": agent.policy, "q": agent.q, "q_target": agent.q_target},
+        checkpoint_round_trip,
         max_lr=make_oracle(CPU, 0).cfg.lr,
     )
 
 
 @pytest.mark.parametrize("variant", ["pearl", "cocoa-attention"])
-def test_training_on_cuda_resumes_exactly(variant):
+def test_training_on_cuda_resumes_exactly(variant, check_resume):
     """A CUDA learner loaded from another's checkpoint repeats its next iteration exactly."""
-    a = make_pearl(variant, CUDA, 3)
-    a.train_iteration()
-    b = make_pearl(variant, CUDA, 99)
-    b.load_state_dict(round_trip(a.state_dict()))
-    assert a.train_iteration() == b.train_iteration()
-    assert_modules_close(pearl_modules(a), pearl_modules(b), atol=0)
-    assert a.env_steps == b.env_steps
+    check_resume(
+        lambda seed: make_pearl(variant, CUDA, seed),
+        lambda agent: list(pearl_modules(agent).values()),
+    )
 
 
-def test_a_cuda_checkpoint_infers_the_same_posterior_on_the_cpu():
+def test_a_cuda_checkpoint_infers_the_same_posterior_on_the_cpu(checkpoint_round_trip):
     """Weights trained on the GPU give the same posterior on the CPU, in torch and in the numpy
     twin that collection uses, and the same policy mean."""
     gpu = make_pearl("cocoa-attention", CUDA, 0)
     gpu.train_iteration()
     cpu = make_pearl("cocoa-attention", CPU, 1)
-    cpu.load_state_dict(round_trip(gpu.state_dict()))
+    cpu.load_state_dict(checkpoint_round_trip(gpu.state_dict()))
     context = np.random.default_rng(0).normal(size=(1, 30, gpu.context_dim)).astype(np.float32)
     with torch.no_grad():
         mu_g, var_g = gpu.encoder(torch.as_tensor(context, device=CUDA))
