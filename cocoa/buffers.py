@@ -248,6 +248,38 @@ class MultiTaskReplayBuffer:
             self._gather(self._flat(task_t, rows), self._context_cols(use_next_obs)), rng
         )
 
+    def sample_sequences(
+        self, tasks: np.ndarray, batch: int, rng: Generator, use_next_obs: bool
+    ) -> np.ndarray | torch.Tensor:
+        """``batch`` context transitions per task in time order, for a recurrent encoder:
+        intact episodes of the task drawn uniformly with replacement, concatenated and cut at
+        ``batch`` rows (PEARL's ``random_sequence``): ``(len(tasks), batch, ctx_dim)``."""
+        tasks = np.asarray(tasks, dtype=np.int64)
+        # each task's episodes, a host-side fact: (T, most) indices into the episode table
+        members = [np.flatnonzero(self.ep_task == t) for t in tasks]
+        if any(len(m) == 0 for m in members):
+            empty = [int(t) for t, m in zip(tasks, members) if len(m) == 0]
+            raise RuntimeError(f"no intact episodes to sample in tasks {empty}")
+        counts = np.array([len(m) for m in members])
+        table = np.zeros((len(tasks), counts.max()), dtype=np.int64)
+        for i, m in enumerate(members):
+            table[i, : len(m)] = m
+        k = -(-batch // int(min(self.ep_len[m].min() for m in members)))  # enough episodes
+        if isinstance(rng, np.random.Generator):
+            u = to_device(rng.random((len(tasks), k)), self.device)
+        else:
+            u = torch.rand((len(tasks), k), generator=rng, device=self.device, dtype=torch.float64)
+        counts_t = to_device(counts, self.device)
+        pick = to_device(table, self.device).gather(1, (u * counts_t[:, None]).long())  # (T, k)
+        episodes = self._device_index().episodes[pick]  # (T, k, 4)
+        length, first = episodes[..., 2], episodes[..., 3]
+        ends = length.cumsum(1)  # (T, k): row after each chosen episode, in the sequence
+        j = torch.arange(batch, device=self.device).expand(len(tasks), batch).contiguous()
+        which = torch.searchsorted(ends, j, right=True)  # (T, batch): the episode of row j
+        offset = j - (ends.gather(1, which) - length.gather(1, which))
+        flat = first.gather(1, which) + offset  # (T, batch) indices into the storage
+        return self._out(self._gather(flat, self._context_cols(use_next_obs)), rng)
+
     def recent_context(self, task: int, n: int, use_next_obs: bool) -> np.ndarray:
         """The last ``n`` rows written for ``task`` (at most the rows it has): ``(1, m, ctx)``."""
         end = int(self.ptr[task])

@@ -75,8 +75,19 @@ class AttentionEncoderParams:
     head: tuple[np.ndarray, np.ndarray]
 
 
-#: A context encoder's weights: an MLP applied per transition (PEARL's), or with attention.
-EncoderParams = MlpParams | AttentionEncoderParams
+@dataclass(frozen=True)
+class RecurrentEncoderParams:
+    """A recurrent ``cocoa.context.ContextEncoder``: the embedding MLP, the ``nn.LSTM``'s
+    state dict (torch's names and layouts) and the factor head."""
+
+    embed: MlpParams
+    lstm: dict[str, np.ndarray]
+    head: tuple[np.ndarray, np.ndarray]
+
+
+#: A context encoder's weights: an MLP applied per transition (PEARL's), with attention, or
+#: recurrent.
+EncoderParams = MlpParams | AttentionEncoderParams | RecurrentEncoderParams
 
 
 def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = 1e-5):
@@ -104,8 +115,32 @@ def transformer_block(p: Mapping[str, np.ndarray], h: np.ndarray) -> np.ndarray:
     return layer_norm(h + ff, p["norm2.weight"], p["norm2.bias"])
 
 
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + e⁻ˣ)."""
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)
+
+
+def lstm_last(p: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """One-layer ``torch.nn.LSTM`` from zero state over ``(n, in)``: the last output ``(H,)``
+    (gates in torch's order i, f, g, o)."""
+    H = p["weight_hh_l0"].shape[1]
+    pre = x @ p["weight_ih_l0"].T + p["bias_ih_l0"] + p["bias_hh_l0"]  # (n, 4H)
+    h = np.zeros(H, dtype=np.float32)
+    c = np.zeros(H, dtype=np.float32)
+    for t in range(len(x)):
+        i, f, g, o = np.split(pre[t] + h @ p["weight_hh_l0"].T, 4)
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
+    return h
+
+
 def encoder_factors(encoder: EncoderParams, context: np.ndarray) -> np.ndarray:
-    """The encoder's raw factor outputs (μ, pre-softplus σ²) for one context: ``(n, 2L)``."""
+    """The encoder's raw factor outputs (μ, pre-softplus σ²) for one context: ``(n, 2L)``
+    (``(1, 2L)`` for a recurrent encoder)."""
+    if isinstance(encoder, RecurrentEncoderParams):
+        h = np.maximum(mlp_forward(encoder.embed, context), 0.0)  # (n, dim)
+        w, b = encoder.head
+        return (lstm_last(encoder.lstm, h) @ w + b)[None]
     if not isinstance(encoder, AttentionEncoderParams):
         return mlp_forward(encoder, context)
     h = mlp_forward(encoder.embed, context)  # (n, dim)

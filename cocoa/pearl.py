@@ -76,6 +76,9 @@ class PearlConfig:
     # self-attention blocks over a context's transitions before its factors (0: PEARL's
     # per-transition factors; see cocoa.context)
     encoder_attention_layers: int = 0
+    # PEARL's recurrent encoder option: an LSTM over contexts of whole episodes in order
+    # (see cocoa.context); with the objectives none (PEARL) and trajectory (CoCOA)
+    encoder_recurrent: bool = False
     use_next_obs_in_context: bool = False
     # SAC
     policy_lr: float = 3e-4
@@ -125,6 +128,13 @@ class PearlConfig:
         if self.encoder_attention_layers < 0:
             raise ValueError(
                 f"encoder_attention_layers must be 0 or more, got {self.encoder_attention_layers}"
+            )
+        if self.encoder_recurrent and self.encoder_attention_layers:
+            raise ValueError("encoder_recurrent and encoder_attention_layers exclude each other")
+        if self.encoder_recurrent and self.contrastive and self.objective != "trajectory":
+            raise ValueError(
+                f"encoder_recurrent works with the objectives none and trajectory, not "
+                f"{self.objective!r} (it encodes a context as a whole, not row by row)"
             )
 
     @property
@@ -307,7 +317,11 @@ class Pearl:
 
         with seeded(seed):
             self.encoder = ContextEncoder(
-                self.context_dim, L, cfg.encoder_hidden, cfg.encoder_attention_layers
+                self.context_dim,
+                L,
+                cfg.encoder_hidden,
+                cfg.encoder_attention_layers,
+                cfg.encoder_recurrent,
             ).to(device)
             self.policy = TanhGaussianPolicy(obs_dim + L, act_dim, hidden).to(device)
             self.qf1 = mlp(obs_dim + act_dim + L, 1, hidden).to(device)
@@ -438,9 +452,13 @@ class Pearl:
         use_next_obs = cfg.use_next_obs_in_context
         batch = self.rl_buffer.sample(tasks, B, self.gen)
         obs, actions, rewards, next_obs, terminals = batch  # (T, B, ·)
-        context = self.enc_buffer.sample_context(
-            tasks, cfg.embedding_batch_size, self.gen, use_next_obs
-        )  # (T, C, ctx)
+        # a recurrent encoder reads whole episodes in order; PEARL's reads random transitions
+        sample = (
+            self.enc_buffer.sample_sequences
+            if cfg.encoder_recurrent
+            else (self.enc_buffer.sample_context)
+        )
+        context = sample(tasks, cfg.embedding_batch_size, self.gen, use_next_obs)  # (T, C, ctx)
         if cfg.augment_context and self.augment:  # RAD: PEARL's own context, transformed
             context = self.augment(context, self.gen, self.context_std())  # (T, C', ctx)
 
@@ -459,7 +477,8 @@ class Pearl:
             else:
                 mu_c, var_c = self.encoder.factors(context)  # (T, C, L)
                 mu_w, var_w = self.encoder.factors(views.query)  # (N, n, L)
-            mu, var = product_of_gaussians(mu_c.view(T, C, L), var_c.view(T, C, L))  # (T, L)
+            # (T, L); a recurrent encoder gives one factor per context
+            mu, var = product_of_gaussians(mu_c.view(T, -1, L), var_c.view(T, -1, L))
         else:
             mu, var = self.encoder(context)  # (T, L)
 
@@ -481,7 +500,7 @@ class Pearl:
         accuracy = torch.zeros((), device=self.device)
         if self.contrastive:
             contrastive_loss, objective_metrics = self.objective(
-                views, mu_w.view(N, n, L), var_w.view(N, n, L)
+                views, mu_w.view(N, -1, L), var_w.view(N, -1, L)
             )
             accuracy = objective_metrics["accuracy"]
 

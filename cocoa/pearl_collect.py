@@ -22,7 +22,13 @@ import numpy as np
 
 from cocoa.envs import Task, TaskEnv
 
-from .np_nets import EncoderParams, MlpParams, NumpyTanhGaussianPolicy, posterior
+from .np_nets import (
+    EncoderParams,
+    MlpParams,
+    NumpyTanhGaussianPolicy,
+    RecurrentEncoderParams,
+    posterior,
+)
 from .rollout import rollout
 from .types import Episode
 
@@ -73,6 +79,15 @@ def context_rows(episode: Episode, use_next_obs: bool) -> np.ndarray:
     return np.concatenate(parts, axis=-1)
 
 
+def sequence_context(episodes: list[np.ndarray], batch: int, rng: np.random.Generator):
+    """A recurrent encoder's context from a task's encoder-buffer episodes ``(T_i, ctx)``:
+    whole episodes drawn uniformly with replacement, concatenated in order and cut at
+    ``batch`` rows, as ``MultiTaskReplayBuffer.sample_sequences`` draws them: ``(batch, ctx)``."""
+    k = -(-batch // min(len(e) for e in episodes))  # enough episodes for ``batch`` rows
+    pick = np.floor(rng.random(k) * len(episodes)).astype(np.int64)
+    return np.concatenate([episodes[i] for i in pick])[:batch]
+
+
 def collect_task(env: TaskEnv, w: Weights, job: CollectJob) -> list[Collected]:
     """Runs ``job`` on ``env`` (see the module docstring)."""
     rng = np.random.default_rng(job.seed)
@@ -84,9 +99,13 @@ def collect_task(env: TaskEnv, w: Weights, job: CollectJob) -> list[Collected]:
         collected = 0
         while collected < phase.steps:
             if phase.posterior and enc_context:
-                rows = np.concatenate(enc_context)  # (n, ctx)
-                pick = np.floor(rng.random(w.embedding_batch_size) * len(rows)).astype(np.int64)
-                mu, var = posterior(w.encoder, rows[pick], w.latent_dim)
+                if isinstance(w.encoder, RecurrentEncoderParams):
+                    context = sequence_context(enc_context, w.embedding_batch_size, rng)
+                else:
+                    rows = np.concatenate(enc_context)  # (n, ctx)
+                    pick = np.floor(rng.random(w.embedding_batch_size) * len(rows))
+                    context = rows[pick.astype(np.int64)]
+                mu, var = posterior(w.encoder, context, w.latent_dim)
                 z = mu + np.sqrt(var) * rng.standard_normal(w.latent_dim, dtype=np.float32)
             else:
                 z = rng.standard_normal(w.latent_dim, dtype=np.float32)

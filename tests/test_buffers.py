@@ -181,6 +181,47 @@ def test_crops_take_all_eligible_episodes_when_fewer_than_asked():
             buf.sample_crops(np.array([1]), 16, 11, rng, use_next_obs=False)
 
 
+def _sequence_pieces(seq):
+    """Split one sequence ``(batch, ctx)`` of tagged rows into its (tag, time steps) runs."""
+    pieces, start = [], 0
+    for i in range(1, len(seq) + 1):
+        if i == len(seq) or seq[i, 0] != seq[i - 1, 0] or seq[i, 1] != seq[i - 1, 1] + 1:
+            pieces.append((int(seq[start, 0]), seq[start:i, 1].astype(int).tolist()))
+            start = i
+    return pieces
+
+
+@pytest.mark.parametrize("rng", [np.random.default_rng(0), torch.Generator().manual_seed(0)])
+def test_sequences_are_whole_episodes_of_the_task_in_order_cut_at_the_batch(rng):
+    lengths = [[5, 7, 5], [6, 6, 6], [9, 5, 8], [5, 5, 5]]
+    buf = filled(lengths=lengths)
+    tasks = np.array([2, 0, 2])
+    seen = {0: set(), 2: set()}
+    for _ in range(40):
+        seqs = buf.sample_sequences(tasks, 13, rng, use_next_obs=False)
+        assert tuple(seqs.shape) == (3, 13, 4)
+        for task, seq in zip(tasks, np.asarray(seqs)):
+            pieces = _sequence_pieces(seq)
+            for j, (tag, steps) in enumerate(pieces):
+                assert buf.ep_task[tag] == task  # episode table entry `tag`, of this task
+                assert steps[0] == 0  # every episode starts at its first step
+                if j < len(pieces) - 1:  # whole, except the last, cut at 13 rows
+                    assert len(steps) == buf.ep_len[tag]
+            seen[int(task)] |= {tag for tag, _ in pieces}
+    assert seen == {0: {0, 1, 2}, 2: {6, 7, 8}}  # every episode of the task gets drawn
+    with pytest.raises(RuntimeError, match=r"no intact episodes to sample in tasks \[1\]"):
+        buf.clear(1)
+        buf.sample_sequences(np.array([0, 1]), 4, rng, use_next_obs=False)
+
+
+def test_sequences_with_the_same_generator_state_are_the_same():
+    buf = filled(lengths=[[5, 7, 5]] * 4)
+    a = buf.sample_sequences(np.arange(4), 11, torch.Generator().manual_seed(5), True)
+    b = buf.sample_sequences(np.arange(4), 11, torch.Generator().manual_seed(5), True)
+    assert a.shape == (4, 11, 6)
+    torch.testing.assert_close(a, b)
+
+
 def test_torch_sampling_follows_clear_and_new_episodes():
     buf = filled(n_tasks=2, episodes=2, length=10)
     gen = torch.Generator().manual_seed(4)

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from cocoa.context import ContextEncoder, kl_to_standard_normal, product_of_gaussians
@@ -95,3 +96,31 @@ def test_attention_factors_depend_on_the_other_transitions_of_their_context_only
     # leading dims are contexts: (2, 3, n) encodes as 6 independent contexts
     many = torch.randn(2, 3, 6, 5)
     torch.testing.assert_close(enc.factors(many)[0][1, 2], enc.factors(many[1, 2])[0])
+
+
+def test_recurrent_encoder_gives_one_factor_read_in_order():
+    """PEARL's recurrent option: one Gaussian per context, from an LSTM over its rows in
+    order, so the order matters and each context is read on its own."""
+    torch.manual_seed(0)
+    enc = ContextEncoder(context_dim=5, latent_dim=3, hidden=(16, 16), recurrent=True)
+    with torch.no_grad():  # move the ±3e-3 head off zero so that posteriors differ visibly
+        enc.head.weight.normal_(0.0, 0.5)
+    assert not enc.row_wise
+    ctx = torch.randn(4, 7, 5)  # (task, n, ctx)
+    mu_f, var_f = enc.factors(ctx)
+    assert mu_f.shape == var_f.shape == (4, 1, 3) and (var_f > 0).all()
+    mu, var = enc(ctx)
+    torch.testing.assert_close((mu, var), (mu_f[:, 0], var_f[:, 0]))
+    # reversing a context's rows changes its posterior; a set encoder's would not move
+    assert (enc(ctx.flip(1))[0] - mu).abs().amax() > 1e-3
+    # a change to the last row of context 0 moves context 0 only
+    changed = ctx.clone()
+    changed[0, 6] += 1.0
+    mu_c, _ = enc(changed)
+    assert (mu_c[0] - mu[0]).abs().amax() > 1e-3
+    torch.testing.assert_close(mu_c[1:], mu[1:])
+    # leading dims are contexts, and a context's prefix is read as the LSTM read it
+    many = torch.randn(2, 3, 6, 5)
+    torch.testing.assert_close(enc(many)[0][1, 2], enc(many[1, 2])[0])
+    with pytest.raises(ValueError, match="recurrent or has attention, not both"):
+        ContextEncoder(5, 3, (16, 16), attention_layers=1, recurrent=True)

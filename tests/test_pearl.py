@@ -31,7 +31,8 @@ TINY = dict(
 def make_agent(contrastive=True, similarity="bhattacharyya", seed=0, **overrides):
     family = get_family("point-robot")
     cfg = replace(
-        preset(family, "quick", contrastive=contrastive), **TINY, similarity=similarity, **overrides
+        preset(family, "quick", contrastive=contrastive),
+        **{**TINY, "similarity": similarity, **overrides},
     )
     tasks = get_sampler("point-robot").train_tasks()[:6]
     return Pearl(cfg, family, tasks, torch.device("cpu"), seed)
@@ -178,6 +179,54 @@ def test_attention_encoder_trains_and_resumes_exactly(contrastive, check_resume)
     after = a.encoder.state_dict()
     assert {k for k in before if not torch.equal(before[k], after[k])} == set(before)
     assert any(k.startswith("blocks.0.qkv") for k in before)
+
+
+@pytest.mark.parametrize("contrastive", [False, True])
+def test_recurrent_encoder_trains_on_ordered_episodes_and_resumes_exactly(
+    contrastive, check_resume, monkeypatch
+):
+    """PEARL's recurrent option: every encoder weight (the LSTM's included) learns, a resumed
+    learner repeats the next iteration bit for bit, and the update hands the encoder whole
+    encoder-buffer episodes in time order."""
+
+    def make(seed):
+        return make_agent(
+            contrastive=contrastive,
+            seed=seed,
+            encoder_recurrent=True,
+            use_next_obs_in_context=True,
+            embedding_batch_size=30,
+        )
+
+    a, _ = check_resume(make, lambda agent: (agent.encoder, agent.policy, agent.qf1))
+    before = {k: v.clone() for k, v in a.encoder.state_dict().items()}
+    a.train_iteration()
+    after = a.encoder.state_dict()
+    assert {k for k in before if not torch.equal(before[k], after[k])} == set(before)
+    assert any(k.startswith("lstm.") for k in before)
+    seen = []
+    factors = a.encoder.factors
+    monkeypatch.setattr(a.encoder, "factors", lambda c: seen.append(c) or factors(c))
+    a.update(np.arange(a.cfg.meta_batch))
+    context = seen[0]  # (T, C, ctx): PEARL's context, one sequence per task
+    assert context.shape == (a.cfg.meta_batch, 30, a.context_dim)
+    # (s, a, r, s'): inside an episode a row's s' is the next row's s. The encoder buffer holds
+    # one 20-step episode per task, so 30 rows are that episode twice, in order.
+    obs, next_obs = context[..., :2], context[..., 5:7]
+    chained = (next_obs[:, :-1] == obs[:, 1:]).all(-1)  # (T, 29)
+    assert chained[:, :19].all() and chained[:, 20:].all()
+    assert not chained[:, 19].any()  # a new episode begins at its start
+    torch.testing.assert_close(context[:, 20:], context[:, :10])
+
+
+def test_recurrent_encoder_refuses_what_it_cannot_do():
+    family = get_family("point-robot")
+    cfg = preset(family, "quick")
+    with pytest.raises(ValueError, match="exclude each other"):
+        replace(cfg, encoder_recurrent=True, encoder_attention_layers=1)
+    with pytest.raises(ValueError, match="not 'masked'"):
+        replace(cfg, encoder_recurrent=True, objective="masked")
+    replace(cfg, encoder_recurrent=True, objective="masked", contrastive_weight=0.0)  # PEARL
 
 
 def test_negative_attention_layers_are_refused():

@@ -12,7 +12,7 @@ from cocoa.envs import get_family
 from cocoa.nets import TanhGaussianPolicy
 from cocoa.np_nets import NumpyTanhGaussianPolicy, mlp_params, posterior
 from cocoa.pearl import Pearl, preset
-from cocoa.pearl_collect import CollectJob, Phase, Weights, collect_task
+from cocoa.pearl_collect import CollectJob, Phase, Weights, collect_task, sequence_context
 from cocoa.sampler import Sampler
 from cocoa.task_samplers import get_sampler
 
@@ -51,10 +51,12 @@ def test_numpy_policy_samples_with_the_policy_std():
     assert pre_tanh.std() == pytest.approx(float(out.log_std[0, 0].exp()), rel=0.03)
 
 
-@pytest.mark.parametrize("attention_layers", [0, 1, 2])
-def test_numpy_posterior_matches_the_torch_encoder(attention_layers):
+@pytest.mark.parametrize(
+    "attention_layers, recurrent", [(0, False), (1, False), (2, False), (0, True)]
+)
+def test_numpy_posterior_matches_the_torch_encoder(attention_layers, recurrent):
     torch.manual_seed(0)
-    encoder = ContextEncoder(7, 3, [32, 32], attention_layers)
+    encoder = ContextEncoder(7, 3, [32, 32], attention_layers, recurrent)
     with torch.no_grad():  # every weight off its init, so no block is close to the identity
         for p in encoder.parameters():
             p.add_(0.2 * torch.randn_like(p))
@@ -173,3 +175,21 @@ def test_pearl_with_two_workers_learns_from_identical_data(tasks):
     for key in ("observations", "actions", "rewards"):
         np.testing.assert_array_equal(a.rl_buffer.data[key], b.rl_buffer.data[key])
         np.testing.assert_array_equal(a.enc_buffer.data[key], b.enc_buffer.data[key])
+
+
+def test_collection_context_of_a_recurrent_encoder_is_whole_episodes_in_order():
+    episodes = [np.full((n, 2), tag, np.float32) for tag, n in [(0, 4), (1, 6), (2, 5)]]
+    episodes = [np.column_stack([e[:, 0], np.arange(len(e))]) for e in episodes]
+    rng = np.random.default_rng(0)
+    drawn = set()
+    for _ in range(30):
+        ctx = sequence_context(episodes, 9, rng)
+        assert ctx.shape == (9, 2)
+        # runs of one tag: steps 0, 1, ... (whole episodes; the last one cut at 9 rows)
+        starts = np.flatnonzero(np.diff(ctx[:, 1], prepend=-2) != 1)
+        for a, b in zip(starts, [*starts[1:], 9]):
+            assert len(set(ctx[a:b, 0])) == 1 and ctx[a, 1] == 0
+            if b < 9:
+                assert b - a == len(episodes[int(ctx[a, 0])])
+            drawn.add(int(ctx[a, 0]))
+    assert drawn == {0, 1, 2}
