@@ -1,4 +1,4 @@
-"""Scripted agents on PEARL's dense point robot: floors, ceilings and an information bound.
+"""Scripted agents on PEARL's point robots: floors, ceilings and information bounds.
 
 They follow the ``MetaLearner`` contract, so the one evaluator scores them on the same test
 tasks, starts and protocol as a trained agent:
@@ -15,6 +15,17 @@ tasks, starts and protocol as a trained agent:
 * ``optimal``: knows the goal and walks straight to it.
 
 ``stand-still-to-optimal`` scores put a return on the scale 0 = ``still``, 1 = ``optimal``.
+
+On the sparse point robot (``SPARSE_SCRIPTED``: ``still``, ``posterior-sampling``,
+``optimal``) a reward comes only within the goal radius, so what exploration finds decides:
+
+* ``posterior-sampling``: ideal posterior sampling, PEARL's exploration with a perfect
+  posterior. Its belief is exact: it knows the family's goals (all of them, train and test)
+  and keeps those that agree with every reward seen so far (inside the radius the reward
+  also gives the distance). Before each exploration episode it draws a goal from that belief
+  and walks to it; adapted, it draws one more, once, as the thesis protocol samples z once.
+  It bounds what PEARL's kind of exploration can reach in the family's exploration
+  episodes, however well its encoder infers.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from .evaluator import EvalProtocol, EvalResult, evaluate
 from .types import Episode, Transition
 
 SCRIPTED = ("still", "centre", "line", "optimal")
+SPARSE_SCRIPTED = ("still", "posterior-sampling", "optimal")
 
 
 @dataclass
@@ -47,6 +59,34 @@ class _Walk:
 
     def observe(self, transition: Transition) -> None:
         pass
+
+
+def sparse_rewards(goals: np.ndarray, positions: np.ndarray, radius: float) -> np.ndarray:
+    """The sparse point robot's context reward at ``positions`` ``(n, 2)`` for each of
+    ``goals`` ``(k, 2)``: 1 − distance within ``radius``, else 0; ``(k, n)``."""
+    distance = np.linalg.norm(positions[None] - goals[:, None], axis=-1)
+    return np.where(distance <= radius, 1.0 - distance, 0.0)
+
+
+@dataclass
+class _PosteriorWalk:
+    """Ideal posterior sampling on the sparse point robot: ``belief`` holds the goals every
+    reward so far allows; each episode walks to one of them, drawn uniformly at its start."""
+
+    belief: np.ndarray  # (k, 2)
+    radius: float
+    rng: np.random.Generator
+    walk: _Walk | None = None
+
+    def reset(self) -> None:
+        self.walk = _Walk(self.belief[self.rng.integers(len(self.belief))])
+
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        return self.walk.act(observation)
+
+    def observe(self, transition: Transition) -> None:
+        predicted = sparse_rewards(self.belief, transition.next_observation[None], self.radius)
+        self.belief = self.belief[np.abs(predicted[:, 0] - transition.reward) < 1e-4]
 
 
 def goal_estimate(episodes: list[Episode]) -> np.ndarray:
@@ -69,19 +109,28 @@ def goal_estimate(episodes: list[Episode]) -> np.ndarray:
 
 
 class ScriptedLearner:
-    """One of ``SCRIPTED`` as a ``MetaLearner`` (nothing to train)."""
+    """One of ``SCRIPTED`` or ``SPARSE_SCRIPTED`` as a ``MetaLearner`` (nothing to train);
+    ``posterior-sampling`` needs its sparse ``family``."""
 
     env_steps = 0
     metric_names: tuple[str, ...] = ()
 
-    def __init__(self, name: str, seed: int = 0):
-        if name not in SCRIPTED:
-            raise ValueError(f"unknown scripted agent {name!r}; choose from {', '.join(SCRIPTED)}")
-        self.name, self.seed = name, seed
+    def __init__(self, name: str, seed: int = 0, family: TaskFamily | None = None):
+        known = dict.fromkeys(SCRIPTED + SPARSE_SCRIPTED)
+        if name not in known:
+            raise ValueError(f"unknown scripted agent {name!r}; choose from {', '.join(known)}")
+        if name == "posterior-sampling" and not getattr(family, "goal_radius", None):
+            raise ValueError("posterior-sampling needs a sparse point-robot family")
+        self.name, self.seed, self.family = name, seed, family
 
     def exploration_policy(
         self, task: Task | None = None, *, prior_episodes: int = 1, run: int = 0
-    ) -> _Walk:
+    ) -> _Walk | _PosteriorWalk:
+        if self.name == "posterior-sampling":
+            train, test = self.family.make_tasks(0)  # the goal set does not depend on the seed
+            goals = np.array([t.param("goal") for t in train + test], dtype=np.float64)
+            rng = np.random.default_rng([self.seed, task.index if task else 0, run])
+            return _PosteriorWalk(goals, self.family.goal_radius, rng)
         if self.name == "still":
             return _Walk(None)
         if self.name == "centre":
@@ -91,9 +140,11 @@ class ScriptedLearner:
         key = [self.seed, task.index if task else 0, run]
         return _Walk(np.random.default_rng(key).uniform(-1.0, 1.0, 2))  # like a prior z
 
-    def adapt(self, policy: _Walk, episodes: list[Episode]) -> _Walk:
+    def adapt(self, policy: _Walk | _PosteriorWalk, episodes: list[Episode]) -> _Walk:
         if self.name == "line":
             return _Walk(goal_estimate(episodes))
+        if isinstance(policy, _PosteriorWalk):  # its belief already holds every reward seen
+            return _Walk(policy.belief[policy.rng.integers(len(policy.belief))])
         return policy
 
     def train_iteration(self) -> dict:
@@ -109,12 +160,17 @@ class ScriptedLearner:
 def scripted_results(
     family: TaskFamily, tasks: list[Task], protocol: EvalProtocol, seed: int = 0
 ) -> dict[str, EvalResult]:
-    """Every scripted agent evaluated on ``tasks`` under ``protocol`` (dense point robot)."""
-    if family.name != "point-robot":
-        raise ValueError(f"scripted agents are defined for point-robot, not {family.name!r}")
+    """Every scripted agent of ``family`` (``SCRIPTED`` on the dense point robot,
+    ``SPARSE_SCRIPTED`` on the sparse one) evaluated on ``tasks`` under ``protocol``."""
+    names = {"point-robot": SCRIPTED, "sparse-point-robot": SPARSE_SCRIPTED}.get(family.name)
+    if names is None:
+        raise ValueError(
+            f"scripted agents are defined for point-robot and sparse-point-robot, not "
+            f"{family.name!r}"
+        )
     return {
-        name: evaluate(ScriptedLearner(name, seed), family, tasks, protocol, seed=seed)
-        for name in SCRIPTED
+        name: evaluate(ScriptedLearner(name, seed, family), family, tasks, protocol, seed=seed)
+        for name in names
     }
 
 
