@@ -64,6 +64,15 @@ SETS: dict[str, ReproduceSet] = {
             window=20_000,
             description="PEARL, CoCOA and oracle-SAC on PEARL's point robot, quick preset",
         ),
+        ReproduceSet(
+            "sparse-point-robot",
+            "sparse-point-robot",
+            ("pearl", "cocoa", "oracle-sac"),
+            steps=60_000,
+            window=20_000,
+            description="PEARL, CoCOA and oracle-SAC on PEARL's sparse point robot (sparse "
+            "return), quick preset",
+        ),
     )
 }
 
@@ -216,10 +225,10 @@ def normalised(rows: Sequence[Row]) -> dict[str, float]:
 
 
 def scripted_bounds(s: ReproduceSet, seeds: Sequence[int] = (0,)) -> dict[str, float]:
-    """The scripted agents' mean return on the set's test tasks and protocol, averaged over
-    the evaluation starts of run seeds ``seeds`` (point-robot only; ``cocoa.scripted``),
-    else {}."""
-    if normalise_env(s.env) != "point-robot":
+    """The scripted agents' mean score (the set's metric: return, or success rate) on the
+    set's test tasks and protocol, averaged over the evaluation starts of run seeds ``seeds``
+    (the point robots; ``cocoa.scripted``), else {}."""
+    if normalise_env(s.env) not in ("point-robot", "sparse-point-robot"):
         return {}
     from cocoa.envs import get_family
     from cocoa.evaluator import get_protocol
@@ -230,8 +239,9 @@ def scripted_bounds(s: ReproduceSet, seeds: Sequence[int] = (0,)) -> dict[str, f
     tasks = TaskSampler(family, 0).test_tasks()
     protocol = get_protocol(s.protocol, family)
     per_seed = [scripted_results(family, tasks, protocol, seed) for seed in seeds]
+    metric = "success_rate" if s.metric == "success" else "mean_return"
     return {
-        name: float(np.mean([results[name].mean_return for results in per_seed]))
+        name: float(np.mean([getattr(results[name], metric) for results in per_seed]))
         for name in per_seed[0]
     }
 

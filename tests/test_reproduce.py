@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from test_report import write_run
@@ -119,3 +120,15 @@ def test_a_success_set_scores_the_success_rate(tmp_path):
     # success at the meta-tests inside (2000, 4000]: 0.5 at 3000 and 0.7 at 4000
     assert rep.run_score(run, s.window, s.steps, s.metric) == pytest.approx(0.6)
     assert rep.run_score(run, s.window, s.steps) == pytest.approx(-10.0)  # return by default
+
+
+def test_scripted_bounds_score_the_sets_metric():
+    success = replace(rep.get_set("sparse-point-robot"), metric="success")
+    sparse = rep.scripted_bounds(success)
+    assert sparse["still"] == 0.0 and sparse["optimal"] == 1.0  # success rates
+    assert 0.0 < sparse["posterior-sampling"] < 1.0
+    returns = rep.scripted_bounds(rep.get_set("sparse-point-robot"))
+    assert returns["still"] == 0.0 < returns["posterior-sampling"] < returns["optimal"]
+    dense = rep.scripted_bounds(rep.get_set("point-robot"))
+    assert dense["still"] < dense["centre"] < dense["line"] <= dense["optimal"] + 1e-6 < 0.0
+    assert rep.scripted_bounds(rep.ReproduceSet("c", "cheetah-vel", ("pearl",), 1, 1)) == {}
