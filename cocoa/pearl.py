@@ -453,11 +453,9 @@ class Pearl:
         batch = self.rl_buffer.sample(tasks, B, self.gen)
         obs, actions, rewards, next_obs, terminals = batch  # (T, B, ·)
         # a recurrent encoder reads whole episodes in order; PEARL's reads random transitions
-        sample = (
-            self.enc_buffer.sample_sequences
-            if cfg.encoder_recurrent
-            else (self.enc_buffer.sample_context)
-        )
+        sample = self.enc_buffer.sample_context
+        if cfg.encoder_recurrent:
+            sample = self.enc_buffer.sample_sequences
         context = sample(tasks, cfg.embedding_batch_size, self.gen, use_next_obs)  # (T, C, ctx)
         if cfg.augment_context and self.augment:  # RAD: PEARL's own context, transformed
             context = self.augment(context, self.gen, self.context_std())  # (T, C', ctx)
