@@ -122,23 +122,23 @@ class ScriptedLearner:
         if name == "posterior-sampling" and not getattr(family, "goal_radius", None):
             raise ValueError("posterior-sampling needs a sparse point-robot family")
         self.name, self.seed, self.family = name, seed, family
+        if name == "posterior-sampling":  # the prior: every goal of the family, once
+            train, test = family.make_tasks(0)  # the goal set does not depend on the seed
+            self.goals = np.array([t.param("goal") for t in train + test], dtype=np.float64)
 
     def exploration_policy(
         self, task: Task | None = None, *, prior_episodes: int = 1, run: int = 0
     ) -> _Walk | _PosteriorWalk:
+        rng = np.random.default_rng([self.seed, task.index if task else 0, run])
         if self.name == "posterior-sampling":
-            train, test = self.family.make_tasks(0)  # the goal set does not depend on the seed
-            goals = np.array([t.param("goal") for t in train + test], dtype=np.float64)
-            rng = np.random.default_rng([self.seed, task.index if task else 0, run])
-            return _PosteriorWalk(goals, self.family.goal_radius, rng)
+            return _PosteriorWalk(self.goals, self.family.goal_radius, rng)
         if self.name == "still":
             return _Walk(None)
         if self.name == "centre":
             return _Walk(np.zeros(2))
         if self.name == "optimal":
             return _Walk(np.asarray(task.param("goal"), dtype=np.float64))
-        key = [self.seed, task.index if task else 0, run]
-        return _Walk(np.random.default_rng(key).uniform(-1.0, 1.0, 2))  # like a prior z
+        return _Walk(rng.uniform(-1.0, 1.0, 2))  # like a prior z
 
     def adapt(self, policy: _Walk | _PosteriorWalk, episodes: list[Episode]) -> _Walk:
         if self.name == "line":

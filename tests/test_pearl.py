@@ -165,6 +165,17 @@ def test_sparse_quick_preset_keeps_posterior_data_for_the_encoder():
     assert dense.num_steps_posterior == 0 and dense.num_extra_rl_steps_posterior > 0
 
 
+def resumes_and_trains_every_encoder_weight(make, check_resume):
+    """A learner from ``make(seed)`` resumes bit for bit (conftest's ``check_resume``), and one
+    more iteration moves every weight of its encoder; returns it and the encoder's keys."""
+    a, _ = check_resume(make, lambda agent: (agent.encoder, agent.policy, agent.qf1))
+    before = {k: v.clone() for k, v in a.encoder.state_dict().items()}
+    a.train_iteration()
+    after = a.encoder.state_dict()
+    assert {k for k in before if not torch.equal(before[k], after[k])} == set(before)
+    return a, set(before)
+
+
 @pytest.mark.parametrize("contrastive", [False, True])
 def test_attention_encoder_trains_and_resumes_exactly(contrastive, check_resume):
     """With self-attention over the context, every encoder weight (the blocks included)
@@ -173,12 +184,8 @@ def test_attention_encoder_trains_and_resumes_exactly(contrastive, check_resume)
     def make(seed):
         return make_agent(contrastive=contrastive, seed=seed, encoder_attention_layers=1)
 
-    a, _ = check_resume(make, lambda agent: (agent.encoder, agent.policy, agent.qf1))
-    before = {k: v.clone() for k, v in a.encoder.state_dict().items()}
-    a.train_iteration()
-    after = a.encoder.state_dict()
-    assert {k for k in before if not torch.equal(before[k], after[k])} == set(before)
-    assert any(k.startswith("blocks.0.qkv") for k in before)
+    _, keys = resumes_and_trains_every_encoder_weight(make, check_resume)
+    assert any(k.startswith("blocks.0.qkv") for k in keys)
 
 
 @pytest.mark.parametrize("contrastive", [False, True])
@@ -198,12 +205,8 @@ def test_recurrent_encoder_trains_on_ordered_episodes_and_resumes_exactly(
             embedding_batch_size=30,
         )
 
-    a, _ = check_resume(make, lambda agent: (agent.encoder, agent.policy, agent.qf1))
-    before = {k: v.clone() for k, v in a.encoder.state_dict().items()}
-    a.train_iteration()
-    after = a.encoder.state_dict()
-    assert {k for k in before if not torch.equal(before[k], after[k])} == set(before)
-    assert any(k.startswith("lstm.") for k in before)
+    a, keys = resumes_and_trains_every_encoder_weight(make, check_resume)
+    assert any(k.startswith("lstm.") for k in keys)
     seen = []
     factors = a.encoder.factors
     monkeypatch.setattr(a.encoder, "factors", lambda c: seen.append(c) or factors(c))
