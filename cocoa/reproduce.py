@@ -73,6 +73,15 @@ SETS: dict[str, ReproduceSet] = {
             description="PEARL, CoCOA and oracle-SAC on PEARL's sparse point robot (sparse "
             "return), quick preset",
         ),
+        ReproduceSet(
+            "cheetah-vel-quick",
+            "cheetah-vel",
+            ("pearl", "cocoa", "oracle-sac"),
+            steps=200_000,
+            window=60_000,
+            description="PEARL, CoCOA and oracle-SAC on cheetah-vel, quick preset (128-wide "
+            "networks)",
+        ),
     )
 }
 

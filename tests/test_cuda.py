@@ -53,6 +53,7 @@ VARIANTS = {
     "cocoa": dict(contrastive=True),
     "cocoa-attention": dict(contrastive=True, encoder_attention_layers=1),
     "cocoa-masked": dict(contrastive=True, objective="masked"),
+    "pearl-recurrent": dict(contrastive=False, encoder_recurrent=True),
 }
 
 
@@ -143,7 +144,10 @@ def pearl_modules(agent: Pearl) -> dict:
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_pearl_update_on_cuda_is_the_cpu_update(variant, checkpoint_round_trip):
+def test_pearl_update_on_cuda_is_the_cpu_update(variant, checkpoint_round_trip, monkeypatch):
+    # cuDNN may run the recurrent encoder's LSTM in TF32, whose rounding is far coarser than
+    # the float32 this test compares at
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     make = lambda device, seed: make_pearl(variant, device, seed)  # noqa: E731
     cfg = make(CPU, 0).cfg
     max_lr = max(cfg.policy_lr, cfg.qf_lr, cfg.vf_lr, cfg.context_lr)
