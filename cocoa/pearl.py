@@ -18,6 +18,14 @@ go through the encoder, keys through its EMA copy; each crop is a product of Gau
 factors; InfoNCE over the N×N similarity logits plus KL(q ‖ N(0, I)) on the queries joins the
 encoder loss with weight ``contrastive_weight``. ``contrastive_weight = 0`` is exactly PEARL.
 
+Two options change the encoder's data, not its loss. ``keep_encoder_buffer`` never clears
+a task's encoder buffer, so the encoder trains on every prior episode of the task rather than
+on its latest ones only; ``episode_contexts`` draws each training context as whole
+encoder-buffer episodes cut at ``embedding_batch_size`` rows (with 20 on the point robot: one
+whole episode, the shape of the thesis protocol's meta-test context) rather than random
+transitions. Collection still infers its posterior from random transitions of the buffer.
+Both are off by default, as in PEARL; the README measures them on the point robot.
+
 Initialisation is the official code's (rlkit): hidden weights uniform in ±1/√fan with rlkit's
 reading of ``fan`` (``weight.size(0)``), hidden biases 0.1, the last layer of Q, V and the
 encoder ±3e-3, the policy's mean and log-std heads ±1e-3 (``cocoa.nets.mlp``).
@@ -92,6 +100,12 @@ class PearlConfig:
     policy_std_reg_weight: float = 1e-3
     kl_lambda: float = 0.1
     # data
+    # PEARL clears a task's encoder buffer before collecting for it, so the encoder trains on
+    # that task's latest prior episodes only; True keeps every episode (up to the capacity)
+    keep_encoder_buffer: bool = False
+    # True: training contexts are whole encoder-buffer episodes, drawn and cut as the
+    # recurrent encoder's are (the meta-test's shape), not random transitions of the buffer
+    episode_contexts: bool = False
     meta_batch: int = 16
     batch_size: int = 256
     embedding_batch_size: int = 64
@@ -454,7 +468,7 @@ class Pearl:
         obs, actions, rewards, next_obs, terminals = batch  # (T, B, ·)
         # a recurrent encoder reads whole episodes in order; PEARL's reads random transitions
         sample = self.enc_buffer.sample_context
-        if cfg.encoder_recurrent:
+        if cfg.encoder_recurrent or cfg.episode_contexts:
             sample = self.enc_buffer.sample_sequences
         context = sample(tasks, cfg.embedding_batch_size, self.gen, use_next_obs)  # (T, C, ctx)
         if cfg.augment_context and self.augment:  # RAD: PEARL's own context, transformed
@@ -584,7 +598,9 @@ class Pearl:
         )
         tasks = self.rng.integers(n, size=cfg.num_tasks_sample)
         # training episodes with z ~ posterior
-        posterior_returns = self._collect([(int(i), phases) for i in tasks], clear_enc=True)
+        posterior_returns = self._collect(
+            [(int(i), phases) for i in tasks], clear_enc=not cfg.keep_encoder_buffer
+        )
         out: dict[str, float | None] = dict(self.gradient_steps(cfg.num_train_steps_per_itr))
         self.iteration += 1
         if not self.contrastive:  # not applicable: an empty cell in progress.csv

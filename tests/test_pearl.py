@@ -222,6 +222,39 @@ def test_recurrent_encoder_trains_on_ordered_episodes_and_resumes_exactly(
     torch.testing.assert_close(context[:, 20:], context[:, :10])
 
 
+@pytest.mark.parametrize("keep", [False, True])
+def test_kept_encoder_buffer_and_episode_contexts(keep, monkeypatch):
+    """PEARL clears a sampled task's encoder buffer before collecting for it;
+    ``keep_encoder_buffer`` keeps every episode. ``episode_contexts`` hands the update whole
+    encoder-buffer episodes in time order, as the recurrent encoder's contexts are drawn."""
+    a = make_agent(
+        contrastive=False,
+        keep_encoder_buffer=keep,
+        episode_contexts=True,
+        use_next_obs_in_context=True,
+        embedding_batch_size=20,
+    )
+    jobs = []
+    collect = a._collect
+    monkeypatch.setattr(a, "_collect", lambda j, clear_enc: jobs.append(j) or collect(j, clear_enc))
+    for _ in range(2):
+        a.train_iteration()
+    # prior collections per task after the initial one (jobs[0]: every task's initial steps)
+    visits = np.bincount([task for j in jobs[1:] for task, _ in j], minlength=6)
+    sizes = np.array([a.enc_buffer.size(t) for t in range(6)])
+    # 20 initial steps per task, then 20 prior steps per visit: kept, or only the last visit's
+    expected = 20 + 20 * visits if keep else np.full(6, 20)
+    assert visits.sum() == 4
+    np.testing.assert_array_equal(sizes, expected)
+    seen = []
+    factors = a.encoder.factors
+    monkeypatch.setattr(a.encoder, "factors", lambda c: seen.append(c) or factors(c))
+    a.update(np.arange(a.cfg.meta_batch))
+    context = seen[0]  # (T, 20, ctx): one whole 20-step episode per task
+    obs, next_obs = context[..., :2], context[..., 5:7]
+    assert (next_obs[:, :-1] == obs[:, 1:]).all()
+
+
 def test_recurrent_encoder_refuses_what_it_cannot_do():
     family = get_family("point-robot")
     cfg = preset(family, "quick")
