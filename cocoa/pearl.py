@@ -466,7 +466,8 @@ class Pearl:
         use_next_obs = cfg.use_next_obs_in_context
         batch = self.rl_buffer.sample(tasks, B, self.gen)
         obs, actions, rewards, next_obs, terminals = batch  # (T, B, ·)
-        # a recurrent encoder reads whole episodes in order; PEARL's reads random transitions
+        # whole episodes in order for a recurrent encoder or with episode_contexts; PEARL's
+        # encoder reads random transitions
         sample = self.enc_buffer.sample_context
         if cfg.encoder_recurrent or cfg.episode_contexts:
             sample = self.enc_buffer.sample_sequences

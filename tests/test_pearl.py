@@ -176,6 +176,16 @@ def resumes_and_trains_every_encoder_weight(make, check_resume):
     return a, set(before)
 
 
+def update_contexts(agent, monkeypatch):
+    """The contexts the encoder's ``factors`` receives during one update of ``agent`` on its
+    first ``meta_batch`` tasks, in call order (PEARL's context first, then any objective's)."""
+    seen = []
+    factors = agent.encoder.factors
+    monkeypatch.setattr(agent.encoder, "factors", lambda c: seen.append(c) or factors(c))
+    agent.update(np.arange(agent.cfg.meta_batch))
+    return seen
+
+
 @pytest.mark.parametrize("contrastive", [False, True])
 def test_attention_encoder_trains_and_resumes_exactly(contrastive, check_resume):
     """With self-attention over the context, every encoder weight (the blocks included)
@@ -207,11 +217,7 @@ def test_recurrent_encoder_trains_on_ordered_episodes_and_resumes_exactly(
 
     a, keys = resumes_and_trains_every_encoder_weight(make, check_resume)
     assert any(k.startswith("lstm.") for k in keys)
-    seen = []
-    factors = a.encoder.factors
-    monkeypatch.setattr(a.encoder, "factors", lambda c: seen.append(c) or factors(c))
-    a.update(np.arange(a.cfg.meta_batch))
-    context = seen[0]  # (T, C, ctx): PEARL's context, one sequence per task
+    context = update_contexts(a, monkeypatch)[0]  # (T, C, ctx): one sequence per task
     assert context.shape == (a.cfg.meta_batch, 30, a.context_dim)
     # (s, a, r, s'): inside an episode a row's s' is the next row's s. The encoder buffer holds
     # one 20-step episode per task, so 30 rows are that episode twice, in order.
@@ -246,11 +252,7 @@ def test_kept_encoder_buffer_and_episode_contexts(keep, monkeypatch):
     expected = 20 + 20 * visits if keep else np.full(6, 20)
     assert visits.sum() == 4
     np.testing.assert_array_equal(sizes, expected)
-    seen = []
-    factors = a.encoder.factors
-    monkeypatch.setattr(a.encoder, "factors", lambda c: seen.append(c) or factors(c))
-    a.update(np.arange(a.cfg.meta_batch))
-    context = seen[0]  # (T, 20, ctx): one whole 20-step episode per task
+    context = update_contexts(a, monkeypatch)[0]  # (T, 20, ctx): one whole episode per task
     obs, next_obs = context[..., :2], context[..., 5:7]
     assert (next_obs[:, :-1] == obs[:, 1:]).all()
 
@@ -277,10 +279,7 @@ def test_update_encodes_each_context_as_its_own_set_with_attention(monkeypatch):
     its own set, or contexts of different tasks would attend to each other."""
     agent = make_agent(contrastive=True, encoder_attention_layers=1)
     agent.train_iteration()
-    shapes = []
-    factors = agent.encoder.factors
-    monkeypatch.setattr(agent.encoder, "factors", lambda c: shapes.append(c.shape) or factors(c))
-    agent.update(np.arange(agent.cfg.meta_batch))
+    shapes = [c.shape for c in update_contexts(agent, monkeypatch)]
     C, n = agent.cfg.embedding_batch_size, agent.cfg.crop_window
     assert shapes == [
         (agent.cfg.meta_batch, C, agent.context_dim),
