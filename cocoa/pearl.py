@@ -26,6 +26,12 @@ whole episode, the shape of the thesis protocol's meta-test context) rather than
 transitions. Collection still infers its posterior from random transitions of the buffer.
 Both are off by default, as in PEARL; the README measures them on the point robot.
 
+One option changes the encoder's loss: ``reward_decoder_weight > 0`` adds a reward decoder
+D(s, a, s', z) that predicts ``reward_scale`` · r of the RL batch from the same z as the
+critic, and its mean squared error, times that weight, joins the encoder loss (the reward
+reconstruction of VariBAD, Zintgraf et al., 2020, as an auxiliary loss). It is off by
+default: PEARL's encoder learns from the critic alone.
+
 Initialisation is the official code's (rlkit): hidden weights uniform in ±1/√fan with rlkit's
 reading of ``fan`` (``weight.size(0)``), hidden biases 0.1, the last layer of Q, V and the
 encoder ±3e-3, the policy's mean and log-std heads ±1e-3 (``cocoa.nets.mlp``).
@@ -106,6 +112,11 @@ class PearlConfig:
     # True: training contexts are whole encoder-buffer episodes, drawn and cut as the
     # recurrent encoder's are (the meta-test's shape), not random transitions of the buffer
     episode_contexts: bool = False
+    # > 0: a reward decoder D(s, a, s', z) learns to predict reward_scale · r of the RL batch
+    # from the batch's z, and its loss, times this weight, joins the encoder loss (VariBAD's
+    # reward reconstruction as an auxiliary loss; 0 is PEARL, whose encoder learns only from
+    # the critic)
+    reward_decoder_weight: float = 0.0
     meta_batch: int = 16
     batch_size: int = 256
     embedding_batch_size: int = 64
@@ -348,6 +359,10 @@ class Pearl:
                 cfg, layout, self.encoder, self.key_encoder, self.similarity, self.augment
             )
             self.objective = make_objective(cfg.objective, parts).to(device)
+            # after every other network, and only when used: runs without it keep their weights
+            self.decoder = None
+            if cfg.reward_decoder_weight > 0:
+                self.decoder = mlp(2 * obs_dim + act_dim + L, 1, hidden).to(device)
         self.target_vf = copy.deepcopy(self.vf).requires_grad_(False)
 
         self.policy_opt = adam(self.policy.parameters(), cfg.policy_lr, device)
@@ -357,6 +372,7 @@ class Pearl:
             *self.encoder.parameters(),
             *self.similarity.parameters(),
             *self.objective.parameters(),  # the objective's own heads (none for trajectory)
+            *(self.decoder.parameters() if self.decoder is not None else ()),
         ]
         self.context_opt = adam(context_params, cfg.context_lr, device)
 
@@ -380,7 +396,7 @@ class Pearl:
             "z_mean",
             "z_var",
             "train_return",
-        )
+        ) + (("decoder_loss",) if self.decoder is not None else ())
 
     # ---------------------------------------------------------------- inference
 
@@ -518,6 +534,11 @@ class Pearl:
             accuracy = objective_metrics["accuracy"]
 
         encoder_loss = qf_loss + cfg.kl_lambda * kl + cfg.contrastive_weight * contrastive_loss
+        decoder_loss = None
+        if self.decoder is not None:  # reward reconstruction from the same z as the critic's
+            r_hat = self.decoder(torch.cat([obs, actions, next_obs, z], -1))  # (T, B, 1)
+            decoder_loss = F.mse_loss(r_hat, cfg.reward_scale * rewards)
+            encoder_loss = encoder_loss + cfg.reward_decoder_weight * decoder_loss
         self.qf_opt.zero_grad(set_to_none=True)
         self.context_opt.zero_grad(set_to_none=True)
         encoder_loss.backward()
@@ -558,6 +579,7 @@ class Pearl:
             "contrastive_accuracy": accuracy,
             "z_mean": mu.detach().abs().mean(),
             "z_var": var.detach().mean(),
+            **({"decoder_loss": decoder_loss.detach()} if decoder_loss is not None else {}),
         }
 
     def gradient_steps(self, n: int) -> dict[str, float]:
@@ -667,6 +689,7 @@ class Pearl:
             # only objectives with networks of their own (a trajectory run's checkpoint keeps
             # the layout it had before objectives were a choice)
             **({"objective": self.objective} if self.objective.state_dict() else {}),
+            **({"decoder": self.decoder} if self.decoder is not None else {}),
             "policy_opt": self.policy_opt,
             "qf_opt": self.qf_opt,
             "vf_opt": self.vf_opt,
