@@ -25,6 +25,9 @@ encoder-buffer episodes cut at ``embedding_batch_size`` rows (with 20 on the poi
 whole episode, the shape of the thesis protocol's meta-test context) rather than random
 transitions. Collection still infers its posterior from random transitions of the buffer.
 Both are off by default, as in PEARL; the README measures them on the point robot.
+``contexts_per_task = K`` draws K contexts of each task per gradient step, each giving its own
+z to B / K rows of the task's RL batch (PEARL: one context per task): K times as many
+posteriors receive the critic's gradient, at the critic's cost.
 
 One option changes the encoder's loss: ``reward_decoder_weight > 0`` adds a reward decoder
 D(s, a, s', z) that predicts ``reward_scale`` · r of the RL batch from the same z as the
@@ -118,6 +121,10 @@ class PearlConfig:
     # the critic)
     reward_decoder_weight: float = 0.0
     meta_batch: int = 16
+    # K contexts per task and gradient step, each giving its own z to B / K of the task's
+    # RL batch (PEARL: 1). K > 1 lets the critic's gradient reach the encoder through K times
+    # as many posteriors at the same critic cost.
+    contexts_per_task: int = 1
     batch_size: int = 256
     embedding_batch_size: int = 64
     num_initial_steps: int = 2000
@@ -153,6 +160,11 @@ class PearlConfig:
         if self.encoder_attention_layers < 0:
             raise ValueError(
                 f"encoder_attention_layers must be 0 or more, got {self.encoder_attention_layers}"
+            )
+        if self.contexts_per_task < 1 or self.batch_size % self.contexts_per_task:
+            raise ValueError(
+                f"contexts_per_task must be 1 or more and divide batch_size "
+                f"({self.batch_size}), got {self.contexts_per_task}"
             )
         if self.encoder_recurrent and self.encoder_attention_layers:
             raise ValueError("encoder_recurrent and encoder_attention_layers exclude each other")
@@ -487,7 +499,10 @@ class Pearl:
         sample = self.enc_buffer.sample_context
         if cfg.encoder_recurrent or cfg.episode_contexts:
             sample = self.enc_buffer.sample_sequences
-        context = sample(tasks, cfg.embedding_batch_size, self.gen, use_next_obs)  # (T, C, ctx)
+        K = cfg.contexts_per_task
+        context_tasks = np.repeat(tasks, K)  # (T·K,): K contexts of each task
+        context = sample(context_tasks, cfg.embedding_batch_size, self.gen, use_next_obs)
+        # context: (T·K, C, ctx)
         if cfg.augment_context and self.augment:  # RAD: PEARL's own context, transformed
             context = self.augment(context, self.gen, self.context_std())  # (T, C', ctx)
 
@@ -501,20 +516,22 @@ class Pearl:
                 # (T·C + N·n, ctx) rows, and their factors (T·C + N·n, L) each
                 rows = torch.cat([context.flatten(0, 1), views.query.flatten(0, 1)])
                 mu_n, var_n = self.encoder.factors(rows)
-                mu_c, mu_w = mu_n.split([T * C, N * n])
-                var_c, var_w = var_n.split([T * C, N * n])
+                mu_c, mu_w = mu_n.split([T * K * C, N * n])
+                var_c, var_w = var_n.split([T * K * C, N * n])
             else:
-                mu_c, var_c = self.encoder.factors(context)  # (T, C, L)
+                mu_c, var_c = self.encoder.factors(context)  # (T·K, C, L)
                 mu_w, var_w = self.encoder.factors(views.query)  # (N, n, L)
-            # (T, L); a recurrent encoder gives one factor per context
-            mu, var = product_of_gaussians(mu_c.view(T, -1, L), var_c.view(T, -1, L))
+            # (T·K, L); a recurrent encoder gives one factor per context
+            mu, var = product_of_gaussians(mu_c.view(T * K, -1, L), var_c.view(T * K, -1, L))
         else:
-            mu, var = self.encoder(context)  # (T, L)
+            mu, var = self.encoder(context)  # (T·K, L)
 
         # task posterior and z, reparameterised so the Q loss trains the encoder
         z = mu + var.sqrt() * torch.randn(mu.shape, generator=self.gen, device=self.device)
-        kl = kl_to_standard_normal(mu, var).sum()  # summed over tasks, as PEARL does
-        z = z[:, None].expand(T, B, L)  # (T, B, L)
+        # summed over tasks, as PEARL does (and averaged over a task's K contexts)
+        kl = kl_to_standard_normal(mu, var).sum() / K
+        # (T, B, L): the k-th z of a task conditions the k-th B / K rows of its batch
+        z = z.view(T, K, 1, L).expand(T, K, B // K, L).reshape(T, B, L)
 
         # critic: Q(s, a, z) against r·scale + γ(1 − d) V̄(s', z)
         obs_act_z = torch.cat([obs, actions, z], -1)

@@ -327,3 +327,28 @@ def test_reward_decoder_trains_the_encoder_and_resumes_exactly(check_resume):
 
     r, _ = check_resume(make, lambda agent: (agent.encoder, agent.decoder, agent.qf1))
     assert "decoder_loss" in r.metric_names
+
+
+def test_contexts_per_task_give_each_part_of_a_tasks_batch_its_own_z(monkeypatch, check_resume):
+    """With ``contexts_per_task = K`` the update infers K posteriors per task from K contexts
+    of that task, and the k-th conditions the k-th B / K rows of the task's RL batch."""
+    K = 2
+    a = make_agent(contrastive=False, contexts_per_task=K)
+    a.train_iteration()
+    T, B, C, L = a.cfg.meta_batch, a.cfg.batch_size, a.cfg.embedding_batch_size, a.cfg.latent_dim
+    seen_q = []
+    qf1 = a.qf1.forward
+    monkeypatch.setattr(a.qf1, "forward", lambda x: seen_q.append(x) or qf1(x))
+    (context,) = update_contexts(a, monkeypatch)
+    assert context.shape == (T * K, C, a.context_dim)
+    z = seen_q[0][..., -L:]  # (T, B, L)
+    parts = z.view(T, K, B // K, L)
+    assert (parts == parts[:, :, :1]).all()  # one z per part
+    assert (parts[:, 0, 0] != parts[:, 1, 0]).any(-1).all()  # K different ones per task
+    with pytest.raises(ValueError, match="divide batch_size"):
+        replace(a.cfg, contexts_per_task=3)
+
+    def make(seed):
+        return make_agent(contrastive=True, seed=seed, contexts_per_task=K)
+
+    check_resume(make, lambda agent: (agent.encoder, agent.qf1))
