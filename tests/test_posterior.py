@@ -189,3 +189,32 @@ def test_one_episode_fixes_the_goal_and_attention_lets_the_encoder_learn_it():
     factors, attention = fitted_goal_r2(0), fitted_goal_r2(1)
     assert attention > factors + 0.1, (attention, factors)
     assert attention < ceiling
+
+
+def bayes_goal(ctx: np.ndarray, sigma: float, grid: np.ndarray) -> np.ndarray:
+    """The posterior mean of the goal given one context, for a uniform prior on ``grid`` and
+    rewards read with Gaussian noise of std ``sigma``."""
+    s_next, r = ctx[:, 5:7], ctx[:, 4]
+    predicted = -np.linalg.norm(s_next[None] - grid[:, None], axis=-1)  # (grid, rows)
+    log_lik = -((predicted - r) ** 2).sum(1) / (2 * sigma**2)
+    w = np.exp(log_lik - log_lik.max())
+    return w @ grid / w.sum()
+
+
+def test_one_episode_fixes_the_goal_even_when_rewards_are_read_coarsely():
+    """Exact trilateration leans on how a path bends; an encoder reads rewards less exactly.
+    Read with noise of std 0.03, one prior-like episode still gives a Bayes posterior mean of
+    the goal with R² 0.91 (measured on these 256 episodes; 0.83 at std 0.1 on 1,024), above
+    the 0.85 a score of 0.8 needs (``test_scripted.test_goal_precision_a_score_of_0_8_needs``);
+    with another episode's rewards, nothing (R² −1.3)."""
+    ctx, goal = random_to_point(256, torch.Generator().manual_seed(2))
+    ctx, goal = ctx.double().numpy(), goal.numpy()
+    axis = np.linspace(-1, 1, 101)
+    grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+    rng = np.random.default_rng(0)
+    noisy = ctx.copy()
+    noisy[..., 4] += rng.normal(0, 0.03, noisy[..., 4].shape)
+    assert goal_r2(np.stack([bayes_goal(c, 0.03, grid) for c in noisy]), goal) > 0.85
+    shuffled = noisy.copy()
+    shuffled[..., 4] = noisy[np.roll(np.arange(len(noisy)), 1), :, 4]  # another episode's rewards
+    assert goal_r2(np.stack([bayes_goal(c, 0.03, grid) for c in shuffled]), goal) < 0
