@@ -161,6 +161,10 @@ class PearlConfig:
             raise ValueError(
                 f"encoder_attention_layers must be 0 or more, got {self.encoder_attention_layers}"
             )
+        if self.reward_decoder_weight < 0:
+            raise ValueError(
+                f"reward_decoder_weight must be 0 (off) or more, got {self.reward_decoder_weight}"
+            )
         if self.contexts_per_task < 1 or self.batch_size % self.contexts_per_task:
             raise ValueError(
                 f"contexts_per_task must be 1 or more and divide batch_size "

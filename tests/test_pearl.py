@@ -347,6 +347,8 @@ def test_contexts_per_task_give_each_part_of_a_tasks_batch_its_own_z(monkeypatch
     assert (parts[:, 0, 0] != parts[:, 1, 0]).any(-1).all()  # K different ones per task
     with pytest.raises(ValueError, match="divide batch_size"):
         replace(a.cfg, contexts_per_task=3)
+    with pytest.raises(ValueError, match="reward_decoder_weight must be 0"):
+        replace(a.cfg, reward_decoder_weight=-1.0)
 
     def make(seed):
         return make_agent(contrastive=True, seed=seed, contexts_per_task=K)
