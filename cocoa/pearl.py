@@ -508,7 +508,7 @@ class Pearl:
         context = sample(context_tasks, cfg.embedding_batch_size, self.gen, use_next_obs)
         # context: (T·K, C, ctx)
         if cfg.augment_context and self.augment:  # RAD: PEARL's own context, transformed
-            context = self.augment(context, self.gen, self.context_std())  # (T, C', ctx)
+            context = self.augment(context, self.gen, self.context_std())  # (T·K, C', ctx)
 
         # Gaussian factors per context transition; each posterior is the product over its
         # rows. The objective's query rows share the encoder pass when its factors are row by
@@ -517,7 +517,7 @@ class Pearl:
             views = self.objective.draw(self.enc_buffer, tasks, self.gen, self.context_std())
             C, (N, n) = context.shape[1], views.query.shape[:2]
             if self.encoder.row_wise:
-                # (T·C + N·n, ctx) rows, and their factors (T·C + N·n, L) each
+                # (T·K·C + N·n, ctx) rows, and their factors (T·K·C + N·n, L) each
                 rows = torch.cat([context.flatten(0, 1), views.query.flatten(0, 1)])
                 mu_n, var_n = self.encoder.factors(rows)
                 mu_c, mu_w = mu_n.split([T * K * C, N * n])

@@ -9,6 +9,7 @@ from cocoa.evaluator import evaluate, get_protocol
 from cocoa.scripted import (
     ScriptedLearner,
     _PosteriorWalk,
+    _Walk,
     goal_estimate,
     scripted_results,
     sparse_rewards,
@@ -106,21 +107,10 @@ class _NoisyGoal:
 
     def exploration_policy(self, task=None, *, prior_episodes=1, run=0):
         self.goal = np.asarray(task.param("goal"), dtype=np.float64)
-        return ScriptedLearner("still").exploration_policy(task)
+        return _Walk(None)  # stands still
 
     def adapt(self, policy, episodes):
-        noisy = self.goal + self.rng.normal(0.0, self.sigma, 2)
-        return ScriptedLearner("optimal").exploration_policy(_Goal(noisy))
-
-
-class _Goal:
-    index = 0
-
-    def __init__(self, goal):
-        self.goal = goal
-
-    def param(self, name):
-        return self.goal
+        return _Walk(self.goal + self.rng.normal(0.0, self.sigma, 2))
 
 
 def test_goal_precision_a_score_of_0_8_needs():
